@@ -1,0 +1,147 @@
+"""DiScoFormer core: a pre-LN transformer on whitened points.
+
+Context tokens self-attend; query tokens attend to the context only, so a query's output never
+depends on other queries and chunking queries is exact.  There are no positional encodings, so
+the model is permutation-equivariant in the context and in the queries.
+
+Token features (whitened point z ∈ R^d): [z, ‖z‖²/d − 1, log-size], where the squared-norm lift
+is the paper's Prop. 3.5 construction (it lets attention form exact Gaussian kernels) and
+log-size = (log n − log 1024)/2 tells every token how large the context is (attention alone
+cannot count, yet the right bandwidth depends on n).
+
+Outputs are a residual on the standard Gaussian N(0, I), which is the single-Gaussian fit in
+whitened coordinates: log f_w = −‖z‖²/2 − (d/2)·log 2π + Δ(z), s_w = −z + δ(z).  The heads start
+at zero, so an untrained model is exactly the Gaussian fit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LOG_2PI = math.log(2 * math.pi)
+REFERENCE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the core.  ``dim`` is the data dimension d."""
+
+    dim: int
+    width: int = 64
+    depth: int = 3
+    heads: int = 4
+    ffn: int = 256
+
+    def to_dict(self):
+        return asdict(self)
+
+
+class Block(nn.Module):
+    """Pre-LN block: tokens ← tokens + Attn(LN(tokens), LN(context)); tokens ← tokens + FFN(LN(tokens))."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.heads = cfg.heads
+        self.norm_attn = nn.LayerNorm(cfg.width)
+        self.query = nn.Linear(cfg.width, cfg.width)
+        self.key_value = nn.Linear(cfg.width, 2 * cfg.width)
+        self.out = nn.Linear(cfg.width, cfg.width)
+        self.norm_ffn = nn.LayerNorm(cfg.width)
+        self.ffn = nn.Sequential(nn.Linear(cfg.width, cfg.ffn), nn.GELU(), nn.Linear(cfg.ffn, cfg.width))
+
+    def _split(self, t):  # (B, L, W) -> (B, heads, L, W/heads)
+        b, length, w = t.shape
+        return t.view(b, length, self.heads, w // self.heads).transpose(1, 2)
+
+    def keys_values(self, context):
+        """Per-head keys and values of the context tokens, each (B, heads, n, W/heads)."""
+        k, v = self.key_value(self.norm_attn(context)).chunk(2, dim=-1)
+        return self._split(k), self._split(v)
+
+    def forward(self, tokens, keys, values):
+        """Update tokens (B, L, W) attending to precomputed context keys/values."""
+        q = self._split(self.query(self.norm_attn(tokens)))
+        att = F.scaled_dot_product_attention(q, keys, values)  # (B, heads, L, W/heads)
+        b, _, length, _ = att.shape
+        tokens = tokens + self.out(att.transpose(1, 2).reshape(b, length, -1))
+        return tokens + self.ffn(self.norm_ffn(tokens))
+
+
+class DiScoFormerCore(nn.Module):
+    """Maps whitened context (B, n, d) and queries (B, m, d) to log f_w (B, m) and s_w (B, m, d)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.embed = nn.Linear(cfg.dim + 2, cfg.width)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.norm_out = nn.LayerNorm(cfg.width)
+        self.head_log_density = nn.Linear(cfg.width, 1)
+        self.head_score = nn.Linear(cfg.width, cfg.dim)
+        for head in (self.head_log_density, self.head_score):
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _features(self, z, n_context):
+        d = z.shape[-1]
+        lift = (z * z).sum(-1, keepdim=True) / d - 1.0
+        size = torch.full_like(lift, (math.log(n_context) - math.log(REFERENCE_SIZE)) / 2)
+        return self.embed(torch.cat([z, lift, size], dim=-1))
+
+    def _heads(self, tokens, z):
+        h = self.norm_out(tokens)
+        log_f = -0.5 * (z * z).sum(-1) - 0.5 * z.shape[-1] * LOG_2PI + self.head_log_density(h).squeeze(-1)
+        return log_f, -z + self.head_score(h)
+
+    def forward(self, context, queries=None):
+        """Training/forward pass.  ``queries=None`` evaluates at the context points themselves.
+
+        Returns ``(log_f_w (B, n[+m]), score_w (B, n[+m], d))``: outputs for the context tokens
+        first, then for the queries.
+        """
+        n = context.shape[-2]
+        ctx = self._features(context, n)
+        qry = None if queries is None else self._features(queries, n)
+        for block in self.blocks:
+            k, v = block.keys_values(ctx)
+            tokens = ctx if qry is None else torch.cat([ctx, qry], dim=1)
+            tokens = block(tokens, k, v)
+            ctx, qry = (tokens, None) if qry is None else (tokens[:, :n], tokens[:, n:])
+        points = context if queries is None else torch.cat([context, queries], dim=1)
+        tokens = ctx if qry is None else torch.cat([ctx, qry], dim=1)
+        return self._heads(tokens, points)
+
+    # --- memory-bounded inference: encode the context once, then stream query chunks ---
+
+    def encode_context(self, context, chunk_size: int):
+        """Per-layer context keys/values, computed in chunks of context rows.
+
+        Returns ``(cache, final_context_tokens)``; ``cache`` is a list of (keys, values) per block.
+        """
+        n = context.shape[-2]
+        ctx = torch.cat([self._features(c, n) for c in context.split(chunk_size, dim=1)], dim=1)
+        cache = []
+        for block in self.blocks:
+            k, v = block.keys_values(ctx)
+            cache.append((k, v))
+            ctx = torch.cat([block(c, k, v) for c in ctx.split(chunk_size, dim=1)], dim=1)
+        return cache, ctx
+
+    def decode_queries(self, queries, cache, n_context: int):
+        """Outputs at one chunk of queries (B, m, d) given the encoded context."""
+        tokens = self._features(queries, n_context)
+        for block, (k, v) in zip(self.blocks, cache):
+            tokens = block(tokens, k, v)
+        return self._heads(tokens, queries)
+
+    def outputs_at_context(self, context_tokens, context):
+        """Heads applied to final context tokens (queries == the samples)."""
+        return self._heads(context_tokens, context)

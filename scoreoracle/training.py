@@ -1,0 +1,258 @@
+"""Training on a stream of fresh random Gaussian mixtures (the paper's Algorithm 1).
+
+Each step draws, per batch element, a context GMM (random family of ``distributions.random_gmm``,
+randomly rotated), samples the context from it and the queries partly from it and partly from a
+second GMM of the same family (so queries cover regions the context barely reaches).  Labels are
+the context GMM's exact log-density and score at the queries.  Everything is whitened with the
+context's own statistics, exactly as at inference, and the loss is computed in whitened
+coordinates:
+
+    loss = α·Huber(log f_w) + (1 − α)·Huber(s_w)
+
+Huber rather than squared error keeps the far-tail queries (log f ≈ −500, huge scores) from
+drowning the typical ones.  Outputs at the context points themselves are supervised too: they
+are computed anyway and are what particle solvers query.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .distributions import random_gmm, random_rotations
+from .model import DiScoFormerCore, ModelConfig
+from .whitening import fit_whitening
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (besides the model architecture)."""
+
+    steps: int = 20_000
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05
+    warmup: int = 300
+    decay_fraction: float = 0.3  # warm-up, constant, then linear decay over the last 30 % of steps
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    alpha: float = 0.3  # weight of the log-density loss
+    huber_delta: float = 2.0
+    context_sizes: tuple = (128, 2048)  # log-uniform range of n
+    tokens_per_batch: int = 4096  # batch size B = tokens_per_batch // n
+    n_queries: int = 128
+    other_gmm_fraction: float = 0.25  # fraction of queries from the second GMM
+    modes: tuple = (1, 10)
+    seed: int = 0
+    threads: int = 2
+    checkpoint_minutes: float = 4.0
+    eval_every: int = 500
+    eval_gmms: int = 16
+
+
+@dataclass
+class Batch:
+    """Whitened training batch.  context (B, n, d), queries (B, n + m, d) = context then fresh
+    queries, labels log_f (B, n + m) and score (B, n + m, d) in whitened coordinates."""
+
+    context: torch.Tensor
+    points: torch.Tensor
+    log_f: torch.Tensor
+    score: torch.Tensor
+
+
+def draw_context_size(cfg: TrainConfig, generator) -> int:
+    lo, hi = (math.log(s) for s in cfg.context_sizes)
+    u = torch.rand((), generator=generator).item()
+    return int(round(math.exp(lo + (hi - lo) * u)))
+
+
+def make_batch(d: int, batch: int, n: int, n_queries: int, *, modes=(1, 10), other_fraction=0.25,
+               generator=None) -> Batch:
+    """One whitened batch of ``batch`` independent context sets of size n (float32 tensors)."""
+    gmm = random_gmm(batch, d, modes=modes, generator=generator)
+    other = random_gmm(batch, d, modes=modes, generator=generator)
+    rot_t = random_rotations(batch, d, generator).transpose(-1, -2)  # rotation augmentation
+    n_other = int(round(other_fraction * n_queries))
+    x = gmm.sample(n + n_queries - n_other, generator)
+    y_other = other.sample(n_other, generator)
+    points = torch.cat([x, y_other], dim=1)  # context, then queries
+    log_f, score = gmm.log_density_and_score(points)
+    points, score = points @ rot_t, score @ rot_t  # x ↦ Qx maps f ↦ f∘Qᵀ and s ↦ Qs
+    w = fit_whitening(points[:, :n])
+    log_f_w, score_w = w.whiten_outputs(log_f, score)
+    z = w.apply(points)
+    return Batch(context=z[:, :n].float(), points=z.float(), log_f=log_f_w.float(), score=score_w.float())
+
+
+def loss_terms(model: DiScoFormerCore, batch: Batch, cfg: TrainConfig):
+    """(total loss, log-density Huber, score Huber) on one batch."""
+    n = batch.context.shape[1]
+    log_f_hat, score_hat = model(batch.context, batch.points[:, n:])
+    l_f = F.huber_loss(log_f_hat, batch.log_f, delta=cfg.huber_delta)
+    l_s = F.huber_loss(score_hat, batch.score, delta=cfg.huber_delta) * batch.score.shape[-1]
+    return cfg.alpha * l_f + (1 - cfg.alpha) * l_s, l_f, l_s
+
+
+def learning_rate(step: int, cfg: TrainConfig) -> float:
+    """Warm-up, constant, then linear decay to ``min_lr_ratio`` (resumable: depends on step only)."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    decay_start = cfg.steps * (1 - cfg.decay_fraction)
+    if step < decay_start:
+        return cfg.lr
+    frac = min(1.0, (step - decay_start) / max(1.0, cfg.steps - decay_start))
+    return cfg.lr * (1 - (1 - cfg.min_lr_ratio) * frac)
+
+
+def make_optimizer(model, cfg: TrainConfig):
+    decay = [p for name, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for name, p in model.named_parameters() if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+
+
+@torch.no_grad()
+def evaluate(model: DiScoFormerCore, d: int, sizes=(256, 1024), n_gmms=16, n_queries=512, seed=12345):
+    """Relative score MSE (%) and log-density MSE on fixed fresh GMMs, queries from the context GMM."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for n in sizes:
+        gmm = random_gmm(n_gmms, d, generator=g)
+        x = gmm.sample(n, g)
+        y = gmm.sample(n_queries, g)
+        log_f, score = gmm.log_density_and_score(y)
+        w = fit_whitening(x)
+        lf_w, s_w = model(w.apply(x).float(), w.apply(y).float())
+        lf_hat, s_hat = w.unwhiten_outputs(lf_w[:, n:], s_w[:, n:])
+        out[f"rel_score_{n}"] = 100 * ((s_hat - score) ** 2).sum().item() / (score ** 2).sum().item()
+        out[f"logf_mse_{n}"] = ((lf_hat - log_f) ** 2).mean().item()
+    return out
+
+
+def _config_from_dict(cls, data):
+    data = dict(data)
+    for key, value in list(data.items()):
+        if isinstance(value, list):
+            data[key] = tuple(value)
+    return cls(**data)
+
+
+def save_checkpoint(path: Path, model, optimizer, step, train_cfg, generator, elapsed):
+    """Atomic save of a resumable training state (loads with ``weights_only=True``)."""
+    state = {
+        "schema": 1,
+        "model_config": model.config.to_dict(),
+        "train_config": asdict(train_cfg),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "generator": generator.get_state(),
+        "elapsed_seconds": elapsed,
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path):
+    state = torch.load(path, weights_only=True)
+    model = DiScoFormerCore(_config_from_dict(ModelConfig, state["model_config"]))
+    model.load_state_dict(state["model"])
+    return model, state
+
+
+def train(run_dir, model_cfg: ModelConfig | None = None, cfg: TrainConfig | None = None, *,
+          resume: bool = False, progress: bool = True, max_minutes: float | None = None):
+    """Train (or resume) a DiScoFormer core; returns the trained model.
+
+    ``run_dir`` receives ``checkpoint.pt`` every ``cfg.checkpoint_minutes`` and at the end,
+    ``metrics.jsonl`` (one line per evaluation) and ``config.json``.  With ``resume=True`` the
+    model, optimizer, step and data-stream state are restored; a ``cfg`` given on resume replaces
+    the stored schedule fields (e.g. more ``steps``).
+    """
+    from tqdm.auto import tqdm
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / "checkpoint.pt"
+    generator = torch.Generator()
+    if resume and ckpt_path.exists():
+        model, state = load_checkpoint(ckpt_path)
+        stored = _config_from_dict(TrainConfig, state["train_config"])
+        cfg = stored if cfg is None else cfg
+        optimizer = make_optimizer(model, cfg)
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        step, elapsed = state["step"], state["elapsed_seconds"]
+    else:
+        if model_cfg is None:
+            raise ValueError("a new run needs a ModelConfig")
+        cfg = cfg or TrainConfig()
+        torch.manual_seed(cfg.seed)
+        generator.manual_seed(cfg.seed)
+        model = DiScoFormerCore(model_cfg)
+        optimizer = make_optimizer(model, cfg)
+        step, elapsed = 0, 0.0
+    torch.set_num_threads(cfg.threads)
+    d = model.config.dim
+    (run_dir / "config.json").write_text(json.dumps(
+        {"model": model.config.to_dict(), "train": asdict(cfg),
+         "parameters": model.n_parameters()}, indent=2))
+    metrics = (run_dir / "metrics.jsonl").open("a")
+    started = time.time() - elapsed
+    last_save = time.time()
+    running = None
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=f"train d={d}")
+    model.train()
+    while step < cfg.steps:
+        n = draw_context_size(cfg, generator)
+        b = max(1, cfg.tokens_per_batch // n)
+        batch = make_batch(d, b, n, cfg.n_queries, modes=cfg.modes,
+                           other_fraction=cfg.other_gmm_fraction, generator=generator)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, cfg)
+        loss, l_f, l_s = loss_terms(model, batch, cfg)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss at step {step}; last checkpoint kept")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        step += 1
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        bar.update(1)
+        bar.set_postfix(loss=f"{running:.4f}")
+        done = step >= cfg.steps
+        if step % cfg.eval_every == 0 or done:
+            model.eval()
+            record = {"step": step, "minutes": (time.time() - started) / 60, "loss": running,
+                      **evaluate(model, d, n_gmms=cfg.eval_gmms)}
+            model.train()
+            metrics.write(json.dumps(record) + "\n")
+            metrics.flush()
+        out_of_time = max_minutes is not None and (time.time() - started) / 60 >= max_minutes
+        if done or out_of_time or time.time() - last_save >= 60 * cfg.checkpoint_minutes:
+            save_checkpoint(ckpt_path, model, optimizer, step, cfg, generator, time.time() - started)
+            last_save = time.time()
+        if out_of_time:
+            break
+    bar.close()
+    metrics.close()
+    model.eval()
+    return model
+
+
+def with_overrides(cfg, overrides: dict):
+    """A copy of a frozen config with some fields replaced (used by the CLI)."""
+    return replace(cfg, **overrides)
+
+
+__all__ = ["TrainConfig", "make_batch", "loss_terms", "train", "evaluate", "load_checkpoint",
+           "learning_rate"]
