@@ -19,7 +19,7 @@ import torch
 
 from ._validation import check_positive_int, resolve_device
 from .oracle import Oracle
-from .whitening import fit_whitening
+from .whitening import Whitening, fit_whitening
 
 
 def scott_factor(n: int, d: int) -> float:
@@ -40,19 +40,25 @@ class KDEOracle(Oracle):
     ----------
     bandwidth : "scott" (default), "silverman", or a positive float — the dimensionless factor
         multiplying the data's covariance square root, exactly as scipy's ``bw_method``.
+    isotropic : if True, the kernel is h²·I with h = ``bandwidth`` (a float, in data units)
+        instead of factor² × the data covariance.
     chunk_size : query rows per chunk (bounds memory; results do not depend on it).
     dtype : torch dtype of the kernel sums (float64 default; float32 is ~3× faster on CPU).
     device : None → cuda when present, else cpu.
     """
 
-    def __init__(self, bandwidth="scott", *, chunk_size: int = 2048, dtype=torch.float64, device=None):
+    def __init__(self, bandwidth="scott", *, isotropic: bool = False, chunk_size: int = 2048,
+                 dtype=torch.float64, device=None):
         if isinstance(bandwidth, str):
             if bandwidth not in BANDWIDTH_RULES:
                 raise ValueError(f"bandwidth must be one of {sorted(BANDWIDTH_RULES)} or a positive "
                                  f"float, got {bandwidth!r}")
         elif not (isinstance(bandwidth, (int, float)) and math.isfinite(bandwidth) and bandwidth > 0):
             raise ValueError(f"bandwidth must be 'scott', 'silverman' or a positive float, got {bandwidth!r}")
+        if isotropic and isinstance(bandwidth, str):
+            raise ValueError("an isotropic KDE needs a float bandwidth h in data units")
         self.bandwidth = bandwidth
+        self.isotropic = isotropic
         self.chunk_size = check_positive_int(chunk_size, "chunk_size")
         self.dtype = dtype
         self.device = resolve_device(device)
@@ -66,7 +72,11 @@ class KDEOracle(Oracle):
     def _evaluate(self, samples, queries):
         n, d = samples.shape
         h = self.factor(n, d)
-        w = fit_whitening(samples, eps=0.0)
+        if self.isotropic:
+            w = Whitening(mean=torch.zeros(1, d, dtype=torch.float64), matrix=torch.eye(d, dtype=torch.float64),
+                          log_det=torch.zeros((), dtype=torch.float64))
+        else:
+            w = fit_whitening(samples, eps=0.0)
         z = w.apply(samples).to(self.device, self.dtype)
         zq = z if queries is None else w.apply(queries).to(self.device, self.dtype)
         z_sq = (z * z).sum(-1)
