@@ -13,13 +13,13 @@ have the same methods, so every solver accepts any of them.
 
 from .distributions import GaussianMixture, Laplace, StudentT, random_gmm
 from .kde import KDEOracle
-from .oracle import ExactOracle, Oracle
+from .oracle import ExactOracle, GaussianFitOracle, Oracle
 from .pretrained import DiScoFormerOracle, load
 from .whitening import SingularSamplesError
 from .checkpoint import WeightsIntegrityError
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "Oracle", "DiScoFormerOracle", "KDEOracle", "ExactOracle", "GaussianMixture",
+__all__ = ["load", "Oracle", "DiScoFormerOracle", "KDEOracle", "ExactOracle", "GaussianFitOracle", "GaussianMixture",
            "Laplace", "StudentT", "random_gmm", "SingularSamplesError", "WeightsIntegrityError",
            "__version__"]

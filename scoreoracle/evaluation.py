@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import torch
 
-from .distributions import GaussianMixture, random_gmm
+from .distributions import random_gmm
 from .kde import KDEOracle, scott_factor
+from .oracle import GaussianFitOracle
 
 BANDWIDTH_MULTIPLIERS = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4)
 
@@ -23,13 +24,6 @@ BANDWIDTH_MULTIPLIERS = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4)
 def relative_score_error(score_hat, score) -> float:
     """100 · Σ‖ŝ − s‖² / Σ‖s‖² (percent)."""
     return 100.0 * float(((score_hat - score) ** 2).sum() / (score ** 2).sum())
-
-
-def gaussian_fit(samples: torch.Tensor) -> GaussianMixture:
-    """Maximum-likelihood-style single Gaussian (unbiased covariance) of samples (n, d)."""
-    x = samples.to(torch.float64)
-    return GaussianMixture(torch.ones(1, dtype=torch.float64), x.mean(0, keepdim=True),
-                           torch.cov(x.T).reshape(1, x.shape[1], x.shape[1]))
 
 
 def protocol_cells(d: int, n: int, n_gmms: int, n_queries: int = 1024, seed: int = 0):
@@ -62,8 +56,7 @@ def evaluate_estimators(estimators: dict, d: int, n: int, n_gmms: int, *, n_quer
     for x, y, log_f, score in protocol_cells(d, n, n_gmms, n_queries, seed):
         for name, estimate in estimators.items():
             add(name, *estimate(x, y), log_f, score)
-        fit = gaussian_fit(x)
-        add("gaussian fit", *fit.log_density_and_score(y), log_f, score)
+        add("gaussian fit", *GaussianFitOracle().log_density_and_score(x, y), log_f, score)
         for mult in kde_multipliers:
             kde = KDEOracle(mult * scott_factor(n, d), dtype=torch.float32)
             add(f"kde x{mult}", *kde.log_density_and_score(x, y), log_f, score)

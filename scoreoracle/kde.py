@@ -14,6 +14,7 @@ Memory is O(chunk_size · n): queries are processed in row chunks.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -53,11 +54,11 @@ class KDEOracle(Oracle):
             if bandwidth not in BANDWIDTH_RULES:
                 raise ValueError(f"bandwidth must be one of {sorted(BANDWIDTH_RULES)} or a positive "
                                  f"float, got {bandwidth!r}")
-        elif not (isinstance(bandwidth, (int, float)) and math.isfinite(bandwidth) and bandwidth > 0):
+        elif not (isinstance(bandwidth, numbers.Real) and math.isfinite(bandwidth) and bandwidth > 0):
             raise ValueError(f"bandwidth must be 'scott', 'silverman' or a positive float, got {bandwidth!r}")
         if isotropic and isinstance(bandwidth, str):
             raise ValueError("an isotropic KDE needs a float bandwidth h in data units")
-        self.bandwidth = bandwidth
+        self.bandwidth = bandwidth if isinstance(bandwidth, str) else float(bandwidth)
         self.isotropic = isotropic
         self.chunk_size = check_positive_int(chunk_size, "chunk_size")
         self.dtype = dtype

@@ -85,3 +85,15 @@ class ExactOracle(Oracle):
         q = samples if queries is None else queries
         log_f, score = self.distribution.log_density_and_score(q)
         return log_f.to(torch.float64), score.to(torch.float64)
+
+
+class GaussianFitOracle(Oracle):
+    """The single-Gaussian fit: the score and log-density of N(mean, covariance) of the samples
+    (unbiased covariance).  A parametric baseline; exact when the data are Gaussian."""
+
+    def _evaluate(self, samples, queries):
+        from .distributions import GaussianMixture
+
+        fit = GaussianMixture(torch.ones(1, dtype=torch.float64), samples.mean(0, keepdim=True),
+                              torch.cov(samples.T).reshape(1, samples.shape[1], samples.shape[1]))
+        return fit.log_density_and_score(samples if queries is None else queries)
