@@ -65,7 +65,7 @@ def load_weights(path: Path, expected_sha256: str | None) -> DiScoFormerCore:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
-        config = ModelConfig(**json.loads(f.metadata()["model_config"]))
+        config = ModelConfig.from_dict(json.loads(f.metadata()["model_config"]))
     model = DiScoFormerCore(config)
     model.load_state_dict(load_file(str(path)))
     return model.eval()

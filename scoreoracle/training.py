@@ -163,7 +163,7 @@ def save_checkpoint(path: Path, model, optimizer, step, train_cfg, generator, el
 
 def load_checkpoint(path: Path):
     state = torch.load(path, weights_only=True)
-    model = DiScoFormerCore(_config_from_dict(ModelConfig, state["model_config"]))
+    model = DiScoFormerCore(ModelConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["model"])
     return model, state
 

@@ -5,9 +5,10 @@ from scoreoracle.model import DiScoFormerCore, ModelConfig
 
 
 def random_core(dim: int, seed: int = 0) -> DiScoFormerCore:
-    """A small untrained core with non-zero heads (so outputs depend on every weight)."""
+    """A small untrained core (with a kernel-attention layer) and non-zero heads, so outputs
+    depend on every weight."""
     torch.manual_seed(seed)
-    core = DiScoFormerCore(ModelConfig(dim=dim, width=32, depth=2, heads=2, ffn=64))
+    core = DiScoFormerCore(ModelConfig(dim=dim, width=32, depth=2, heads=2, ffn=64, kernel_heads=4))
     for head in (core.head_log_density, core.head_score):
         torch.nn.init.normal_(head.weight, std=0.3)
     return core.eval()
