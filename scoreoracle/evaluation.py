@@ -27,14 +27,16 @@ def relative_score_error(score_hat, score) -> float:
 
 
 def protocol_cells(d: int, n: int, n_gmms: int, n_queries: int = 1024, seed: int = 0):
-    """Yield (samples (n, d), queries (m, d), exact log f (m,), exact score (m, d)) per GMM."""
+    """Yield (samples (n, d), queries (m, d), exact log f (m,), exact score (m, d), k) per GMM,
+    k being the GMM's number of modes."""
     g = torch.Generator().manual_seed(1_000_003 * seed + 7919 * d + n)
     gmms = random_gmm(n_gmms, d, generator=g)
     x = gmms.sample(n, g)
     y = gmms.sample(n_queries, g)
     log_f, score = gmms.log_density_and_score(y)
+    ks = (gmms.weights > 0).sum(-1)
     for i in range(n_gmms):
-        yield x[i], y[i], log_f[i], score[i]
+        yield x[i], y[i], log_f[i], score[i], int(ks[i])
 
 
 def evaluate_estimators(estimators: dict, d: int, n: int, n_gmms: int, *, n_queries: int = 1024,
@@ -53,7 +55,7 @@ def evaluate_estimators(estimators: dict, d: int, n: int, n_gmms: int, *, n_quer
         acc[2] += float(((log_f_hat - log_f) ** 2).sum())
         acc[3] += log_f.numel()
 
-    for x, y, log_f, score in protocol_cells(d, n, n_gmms, n_queries, seed):
+    for x, y, log_f, score, _ in protocol_cells(d, n, n_gmms, n_queries, seed):
         for name, estimate in estimators.items():
             add(name, *estimate(x, y), log_f, score)
         add("gaussian fit", *GaussianFitOracle().log_density_and_score(x, y), log_f, score)

@@ -74,16 +74,25 @@ class DiScoFormerOracle(Oracle):
         core = copy.deepcopy(self.core).to(torch.float32).train()
         opt = torch.optim.Adam(core.parameters(), lr=lr)
         for _ in range(steps):
-            queries = z[:, pick].clone().requires_grad_(True)
-            log_f, score = core(z, queries)
-            log_f_q, score_q = log_f[:, z.shape[1]:], score[:, z.shape[1]:]
-            grad_q, = torch.autograd.grad(log_f_q.sum(), queries, create_graph=True)
-            loss = ((score_q - grad_q) ** 2).sum(-1).mean()
             opt.zero_grad()
-            loss.backward()
+            consistency_loss(core, z, z[:, pick]).backward()
             opt.step()
         return DiScoFormerOracle(core.eval(), device=self.device, dtype=self.dtype,
                                  chunk_size=self.chunk_size)
+
+
+def consistency_loss(core: DiScoFormerCore, context, queries):
+    """mean‖S(X, Q) − ∇_Q T(X, Q)‖² in whitened coordinates (differentiable in the weights).
+
+    Uses the math attention backend: torch's fused CPU attention has no double backward."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    queries = queries.detach().clone().requires_grad_(True)
+    with sdpa_kernel(SDPBackend.MATH):
+        log_f, score = core(context.detach(), queries)
+        n = context.shape[1]
+        grad_q, = torch.autograd.grad(log_f[:, n:].sum(), queries, create_graph=True)
+        return ((score[:, n:] - grad_q) ** 2).sum(-1).mean()
 
 
 class PretrainedOracle(Oracle):

@@ -71,6 +71,25 @@ class BKW:
         r2 = (v * v).sum(-1, keepdims=True)
         return v * (-1 / K + 2 * Q / (P + Q * r2))
 
+    def _radial(self, t, integrand):
+        """∫_{R^d} integrand(r) f dv for radial integrands, by quadrature on r ∈ [0, 14√K]."""
+        K = float(self.K(t))
+        r = np.linspace(1e-9, 14 * math.sqrt(K), 400_001)
+        v = np.zeros((len(r), self.d))
+        v[:, 0] = r
+        f = np.exp(self.log_density(v, t))
+        surface = 2 * math.pi if self.d == 2 else 4 * math.pi * r ** 2
+        surface = surface * (r if self.d == 2 else 1.0)
+        return float(np.trapezoid(surface * integrand(v) * f, r))
+
+    def fisher_information(self, t) -> float:
+        """I(t) = E|∇log f|² (quadrature)."""
+        return self._radial(t, lambda v: (self.score(v, t) ** 2).sum(1))
+
+    def neg_entropy(self, t) -> float:
+        """∫ f log f (quadrature); decreases in time (H-theorem)."""
+        return self._radial(t, lambda v: self.log_density(v, t))
+
     def oracle(self) -> AnalyticFlowOracle:
         """The exact time-dependent BKW oracle."""
         return AnalyticFlowOracle(self.score, self.log_density)

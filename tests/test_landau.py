@@ -132,3 +132,12 @@ def test_exploding_score_stops_with_last_good_state(rng):
     assert "exploding" in str(info.value)
     traj = info.value.trajectory
     assert np.isfinite(traj.final).all() and traj.times[-1] == pytest.approx(0.15)
+
+
+@pytest.mark.parametrize("d,t,fisher,neg_entropy", [(2, 0.0, 4.000, -2.72195), (2, 1.0, 2.6014, -2.78905),
+                                                    (3, 5.5, 3.8847, -4.19305), (3, 6.5, 3.2564, -4.23311)])
+def test_bkw_quadrature_matches_reference_table(d, t, fisher, neg_entropy):
+    """downstream.md §2.6 table (radial quadrature, 4-5 digits)."""
+    bkw = BKW(d)
+    assert bkw.fisher_information(t) == pytest.approx(fisher, abs=2e-4)
+    assert bkw.neg_entropy(t) == pytest.approx(neg_entropy, abs=2e-5)

@@ -143,3 +143,19 @@ def test_exact_oracle_returns_the_distribution(data):
     lf, s = ExactOracle(gmm).log_density_and_score(x, q)
     np.testing.assert_allclose(s, -q, atol=1e-12)
     np.testing.assert_allclose(lf, -0.5 * (q ** 2).sum(1) - 1.5 * np.log(2 * np.pi), atol=1e-12)
+
+
+def test_adapt_lowers_consistency_loss_and_returns_a_copy(data):
+    from scoreoracle.pretrained import consistency_loss
+    from scoreoracle.whitening import fit_whitening
+    x, q = data
+    oracle = DiScoFormerOracle(random_core(3))
+    before = oracle.log_density_and_score(x, q)
+    adapted = oracle.adapt(x, steps=8, lr=1e-3)
+    z = fit_whitening(torch.from_numpy(x)).apply(torch.from_numpy(x)).float().unsqueeze(0)
+    assert consistency_loss(adapted.core, z, z) < 0.9 * consistency_loss(oracle.core, z, z)
+    after = oracle.log_density_and_score(x, q)  # the original is untouched
+    np.testing.assert_array_equal(before[0], after[0])
+    assert not np.allclose(adapted.log_density(x, q), before[0])
+    with pytest.raises(ValueError, match="steps"):
+        oracle.adapt(x, steps=0)
