@@ -25,30 +25,45 @@ def landau_velocity(vt, st, gamma, delta2, C):
 
     vt, st: (d, n) velocities and scores.  Returns U (n, d) and the per-particle entropy
     production e_p = −(C/2n²) Σ_q w(z)(|z|²|Δs|² − (z·Δs)²), whose sum estimates d/dt ∫f log f.
+
+    Per target p the pair quantities |z|², z·Δs, |Δs|² are built component by component in
+    contiguous scratch rows, so every inner loop runs over q and vectorises for any d.
     """
     d, n = vt.shape
     out = np.empty((n, d))
     ent = np.empty(n)
+    maxwell = gamma == 0.0 and delta2 == 0.0
     half_gamma = 0.5 * gamma
     for p in prange(n):
-        acc = np.zeros(d)
-        e = 0.0
-        for q in range(n):
-            z2 = 0.0
-            zds = 0.0
-            ds2 = 0.0
-            for k in range(d):
-                z = vt[k, p] - vt[k, q]
-                ds = st[k, p] - st[k, q]
-                z2 += z * z
-                zds += z * ds
-                ds2 += ds * ds
-            w = 1.0 if gamma == 0.0 and delta2 == 0.0 else (z2 + delta2) ** half_gamma
-            for k in range(d):
-                acc[k] += w * (z2 * (st[k, p] - st[k, q]) - zds * (vt[k, p] - vt[k, q]))
-            e += w * (z2 * ds2 - zds * zds)
+        z2 = np.zeros(n)
+        zds = np.zeros(n)
+        ds2 = np.zeros(n)
         for k in range(d):
-            out[p, k] = -C / n * acc[k]
+            vp = vt[k, p]
+            sp = st[k, p]
+            for q in range(n):
+                z = vp - vt[k, q]
+                ds = sp - st[k, q]
+                z2[q] += z * z
+                zds[q] += z * ds
+                ds2[q] += ds * ds
+        e = 0.0
+        if maxwell:
+            for q in range(n):
+                e += z2[q] * ds2[q] - zds[q] * zds[q]
+        else:  # fold the collision weight w(z) into z2 and zds for the velocity pass
+            for q in range(n):
+                w = (z2[q] + delta2) ** half_gamma
+                e += w * (z2[q] * ds2[q] - zds[q] * zds[q])
+                z2[q] *= w
+                zds[q] *= w
+        for k in range(d):
+            vp = vt[k, p]
+            sp = st[k, p]
+            acc = 0.0
+            for q in range(n):
+                acc += z2[q] * (sp - st[k, q]) - zds[q] * (vp - vt[k, q])
+            out[p, k] = -C / n * acc
         ent[p] = -0.5 * C / (n * n) * e
     return out, ent
 
