@@ -6,7 +6,6 @@ Run: python examples/fisher_vs_n.py [--sizes 200 1000 5000] [--seeds 5]
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,6 +14,7 @@ import scoreoracle
 from scoreoracle import ExactOracle, GaussianMixture, KDEOracle
 from solvers import fisher_information
 
+from _common import figure, save
 from sd_kde_demo import MIXTURES
 
 GAUSS_COV = torch.tensor([[1.0, 0.6], [0.6, 0.8]], dtype=torch.float64)
@@ -61,19 +61,14 @@ def main(argv=None):
     for r in rows:
         print(f"{r['case']:<14}{r['n']:>6}{r['truth']:>9.4f}{r['DiScoFormer bias %']:>12.1f}{r['DiScoFormer rmse %']:>12.1f}"
               f"{r['KDE (Scott) bias %']:>11.1f}{r['exact score rmse %']:>13.1f}{r['DiScoFormer divergence form']:>12.4f}")
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(CASES), figsize=(10, 3.8), constrained_layout=True)
+    fig, axes = figure(1, len(CASES), figsize=(10, 3.8))
     for ax, name in zip(axes, CASES):
         rs = [r for r in rows if r["case"] == name]
         for k in ["DiScoFormer", "KDE (Scott)", "exact score"]:
             ax.loglog([r["n"] for r in rs], [max(r[f"{k} rmse %"], 1e-3) for r in rs], "o-", label=k)
         ax.set(title=name, xlabel="n", ylabel="relative RMSE of Î (%)")
     axes[0].legend()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    print(f"figure written to {args.out}")
+    save(fig, args.out)
     return rows
 
 

@@ -8,14 +8,13 @@ Run: python examples/landau_anisotropic.py [--n 2000]
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 from solvers import simulate_landau
 from solvers.exact import maxwell_covariance
 
-from _oracles import standard_oracles
+from _common import figure, save, standard_oracles
 
 C = 1 / 24
 SIGMA0 = np.diag([1.8, 0.2, 1.0])
@@ -51,10 +50,7 @@ def main(argv=None):
     print(f"{'oracle':<14}{'Σ₂₂ relaxation %':>18}{'‖Cov − exact‖₂':>16}")
     for name, r in results.items():
         print(f"{name:<14}{r['relaxation_%']:>18.1f}{r['cov_error']:>16.4f}")
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    fig, ax = figure(figsize=(6, 4))
     t = np.linspace(0, args.t_end, 100)
     law = maxwell_covariance(t, cov0, C)
     for k in range(3):
@@ -66,9 +62,7 @@ def main(argv=None):
                     label=name if k == 0 else None)
     ax.set(xlabel="t", ylabel="Σ_kk", title="covariance relaxation (dashed: exact law)")
     ax.legend()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    print(f"figure written to {args.out}")
+    save(fig, args.out)
     return results
 
 

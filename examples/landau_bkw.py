@@ -8,14 +8,13 @@ Run: python examples/landau_bkw.py [--n 2000] [--t-end 1.0]
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 from solvers import simulate_landau
 from solvers.exact import BKW
 
-from _oracles import standard_oracles
+from _common import figure, save, standard_oracles
 
 
 def run(n=2000, t_end=1.0, dt=0.05, seed=0, oracles=None):
@@ -54,16 +53,11 @@ def main(argv=None):
         print(f"{name:<14}{r['m4_increment_ratio']:>19.3f}{r['fisher_end']:>12.4f}{r['entropy_rate_start']:>11.4f}"
               f"{r['momentum_drift']:>13.1e}{r['energy_drift']:>11.1e}")
     plot(bkw, results, args.out)
-    print(f"figure written to {args.out}")
     return results
 
 
 def plot(bkw, results, out):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    fig, axes = figure(1, 2, figsize=(10, 3.8))
     t = next(iter(results.values()))["trajectory"].times
     axes[0].plot(t, bkw.fourth_moment(t), "k--", label="exact law")
     axes[1].plot(t, [bkw.fisher_information(s) for s in t], "k--", label="exact")
@@ -74,8 +68,7 @@ def plot(bkw, results, out):
     axes[0].set(title="E|v|⁴ (particles)", xlabel="t")
     axes[1].set(title="Fisher information mean‖ŝ‖²", xlabel="t")
     axes[0].legend()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    save(fig, out)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,13 @@ sampling noise.  Run: python examples/ou_relaxation.py [--n 2000] [--d 2]
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 from solvers import simulate_fokker_planck
 from solvers.exact import AnalyticFlowOracle, ou_flow_map, ou_variance
 
-from _oracles import standard_oracles
+from _common import figure, save, standard_oracles
 
 V0 = 0.1
 
@@ -42,10 +41,7 @@ def main(argv=None):
     print(f"OU relaxation d = {args.d}, n = {args.n}, t ∈ [0.1, 1.1], Heun: pathwise error vs exact flow")
     for name, r in results.items():
         print(f"{name:<14}{r['pathwise_error_%']:>10.3f} %")
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    fig, ax = figure(figsize=(6, 4))
     for name, r in results.items():
         traj = r["trajectory"]
         ax.plot(traj.times, np.trace(traj.diagnostics["covariance"], axis1=1, axis2=2) / args.d, label=name)
@@ -53,9 +49,7 @@ def main(argv=None):
     ax.plot(t, ou_variance(t, V0), "k--", label="exact variance")
     ax.set(xlabel="t", ylabel="variance per axis")
     ax.legend()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    print(f"figure written to {args.out}")
+    save(fig, args.out)
     return results
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 import scoreoracle
 from scoreoracle import ExactOracle, GaussianMixture, KDEOracle
+
+from _common import figure, save
 
 
 def example_mixture() -> GaussianMixture:
@@ -65,22 +66,16 @@ def main(argv=None):
     print(f"score error ratio KDE / DiScoFormer: {kde['rel_score_%'] / disco['rel_score_%']:.2f}")
 
     plot(gmm, samples, args.out)
-    print(f"figure written to {args.out}")
     return rows
 
 
 def plot(gmm, samples, out):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     xs = np.linspace(-4.5, 4.5, 120)
     grid = np.stack(np.meshgrid(xs, xs), -1).reshape(-1, 2)
     fields = {"exact": ExactOracle(gmm).log_density_and_score(samples, grid),
               "DiScoFormer": scoreoracle.load().log_density_and_score(samples, grid),
               "KDE (Scott)": KDEOracle().log_density_and_score(samples, grid)}
-    fig, axes = plt.subplots(2, 3, figsize=(13, 8), constrained_layout=True)
+    fig, axes = figure(2, 3, figsize=(13, 8))
     exact_s = fields["exact"][1]
     for col, (name, (log_f, score)) in enumerate(fields.items()):
         ax = axes[0, col]
@@ -97,9 +92,7 @@ def plot(gmm, samples, out):
             im = ax.pcolormesh(xs, xs, err.reshape(120, 120), vmin=0, vmax=1, cmap="magma")
             ax.set_title(f"score error |ŝ−s|/(1+|s|): {name}")
             fig.colorbar(im, ax=ax)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save(fig, out)
 
 
 if __name__ == "__main__":

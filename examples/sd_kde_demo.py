@@ -8,7 +8,6 @@ Run: python examples/sd_kde_demo.py [--sizes 200 1000] [--seeds 5]
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,6 +15,8 @@ import torch
 import scoreoracle
 from scoreoracle import ExactOracle, GaussianMixture, KDEOracle
 from solvers import sd_kde
+
+from _common import figure, save
 
 
 def mixture(weights, means, covs):
@@ -76,21 +77,16 @@ def main(argv=None):
     print(f"{'case':<6}{'n':>6}" + "".join(f"{k:>22}" for k in keys))
     for r in rows:
         print(f"{r['mixture']:<6}{r['n']:>6}" + "".join(f"{r[k]:>22.3e}" for k in keys))
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     gmm = MIXTURES["M1"]
     grid, _ = grid_for(1)
     x = gmm.sample(max(args.sizes), torch.Generator().manual_seed(0)).numpy()
-    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    fig, ax = figure(figsize=(7, 4))
     ax.plot(grid, torch.exp(gmm.log_density(torch.from_numpy(grid))).numpy(), "k", lw=2, label="truth")
     ax.plot(grid, sd_kde(x, scoreoracle.load()).density(grid), label="SD-KDE (DiScoFormer)")
     ax.plot(grid, sd_kde(x, "empirical").density(grid), label="Emp-SD-KDE")
     ax.set(xlim=(-5, 6), title=f"M1, n = {len(x)}")
     ax.legend()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    print(f"figure written to {args.out}")
+    save(fig, args.out)
     return rows
 
 

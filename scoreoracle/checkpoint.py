@@ -13,7 +13,6 @@ import json
 from importlib import resources
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 
 from .model import DiScoFormerCore, ModelConfig

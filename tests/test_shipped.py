@@ -1,6 +1,5 @@
 """The shipped checkpoints: present, hash-verified, and better than tuned KDE on fixed seeds."""
 
-import numpy as np
 import pytest
 
 import scoreoracle
