@@ -159,3 +159,33 @@ def test_adapt_lowers_consistency_loss_and_returns_a_copy(data):
     assert not np.allclose(adapted.log_density(x, q), before[0])
     with pytest.raises(ValueError, match="steps"):
         oracle.adapt(x, steps=0)
+
+
+def test_rotation_average_is_exact_for_translation_and_scaling_and_chunking(data):
+    x, q = data
+    core = random_core(3)
+    avg = DiScoFormerOracle(core, dtype=torch.float64, rotations=4)
+    lf, s = avg.log_density_and_score(x, q)
+    lf2, s2 = avg.log_density_and_score(3.0 * x + 1.0, 3.0 * q + 1.0)
+    np.testing.assert_allclose(lf2, lf - 3 * np.log(3.0), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(s2, s / 3.0, rtol=1e-8, atol=1e-10)
+    chunked = DiScoFormerOracle(core, dtype=torch.float64, rotations=4, chunk_size=5).log_density_and_score(x, q)
+    np.testing.assert_allclose(chunked[1], s, rtol=1e-10, atol=1e-12)
+    # the frame average differs from the single frame (the untrained core is not rotation invariant)
+    single = DiScoFormerOracle(core, dtype=torch.float64).log_density_and_score(x, q)
+    assert not np.allclose(single[1], s)
+
+
+def test_rotation_average_reduces_rotation_error(data):
+    from scoreoracle.distributions import random_rotations
+    x, q = data
+    rot = random_rotations(1, 3, torch.Generator().manual_seed(5))[0].numpy()
+
+    def rotation_error(oracle):
+        s = oracle.score(x, q)
+        s_rot = oracle.score(x @ rot.T, q @ rot.T)
+        return ((s_rot - s @ rot.T) ** 2).sum() / (s ** 2).sum()
+    core = random_core(3)
+    single = rotation_error(DiScoFormerOracle(core, dtype=torch.float64))
+    many = rotation_error(DiScoFormerOracle(core, dtype=torch.float64, rotations=16))
+    assert many < 0.5 * single
