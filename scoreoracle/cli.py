@@ -59,13 +59,9 @@ def main(argv=None):
         train_over = _overrides(args, TrainConfig)
         model_over = _overrides(args, ModelConfig, skip=("dim",))
         if args.resume:
-            from pathlib import Path
-
-            from .training import _config_from_dict
-            import torch
-            state = torch.load(Path(args.run_dir) / "checkpoint.pt", weights_only=True)
-            cfg = dataclasses.replace(_config_from_dict(TrainConfig, state["train_config"]), **train_over)
-            train(args.run_dir, cfg=cfg, resume=True, progress=not args.no_progress,
+            if model_over or args.dim is not None:
+                parser.error(f"--resume keeps the stored architecture; remove {sorted(model_over) or ['dim']}")
+            train(args.run_dir, resume=True, overrides=train_over, progress=not args.no_progress,
                   max_minutes=args.max_minutes)
         else:
             if args.dim is None:

@@ -55,6 +55,11 @@ class TrainConfig:
     eval_every: int = 500
     eval_gmms: int = 16
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """Inverse of ``asdict`` (JSON and checkpoints turn tuples into lists)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
 
 @dataclass
 class Batch:
@@ -136,14 +141,6 @@ def evaluate(model: DiScoFormerCore, d: int, sizes=(256, 1024), n_gmms=16, n_que
     return out
 
 
-def _config_from_dict(cls, data):
-    data = dict(data)
-    for key, value in list(data.items()):
-        if isinstance(value, list):
-            data[key] = tuple(value)
-    return cls(**data)
-
-
 def save_checkpoint(path: Path, model, optimizer, step, train_cfg, generator, elapsed):
     """Atomic save of a resumable training state (loads with ``weights_only=True``)."""
     state = {
@@ -169,13 +166,14 @@ def load_checkpoint(path: Path):
 
 
 def train(run_dir, model_cfg: ModelConfig | None = None, cfg: TrainConfig | None = None, *,
-          resume: bool = False, progress: bool = True, max_minutes: float | None = None):
+          resume: bool = False, overrides: dict | None = None, progress: bool = True,
+          max_minutes: float | None = None):
     """Train (or resume) a DiScoFormer core; returns the trained model.
 
     ``run_dir`` receives ``checkpoint.pt`` every ``cfg.checkpoint_minutes`` and at the end,
     ``metrics.jsonl`` (one line per evaluation) and ``config.json``.  With ``resume=True`` the
-    model, optimizer, step and data-stream state are restored; a ``cfg`` given on resume replaces
-    the stored schedule fields (e.g. more ``steps``).
+    model, optimizer, step and data-stream state are restored and the stored ``TrainConfig`` is
+    used with ``overrides`` applied (e.g. ``{"steps": 20000}``).
     """
     from tqdm.auto import tqdm
 
@@ -185,8 +183,7 @@ def train(run_dir, model_cfg: ModelConfig | None = None, cfg: TrainConfig | None
     generator = torch.Generator()
     if resume and ckpt_path.exists():
         model, state = load_checkpoint(ckpt_path)
-        stored = _config_from_dict(TrainConfig, state["train_config"])
-        cfg = stored if cfg is None else cfg
+        cfg = replace(TrainConfig.from_dict(state["train_config"]), **(overrides or {}))
         optimizer = make_optimizer(model, cfg)
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
@@ -247,12 +244,3 @@ def train(run_dir, model_cfg: ModelConfig | None = None, cfg: TrainConfig | None
     metrics.close()
     model.eval()
     return model
-
-
-def with_overrides(cfg, overrides: dict):
-    """A copy of a frozen config with some fields replaced (used by the CLI)."""
-    return replace(cfg, **overrides)
-
-
-__all__ = ["TrainConfig", "make_batch", "loss_terms", "train", "evaluate", "load_checkpoint",
-           "learning_rate"]

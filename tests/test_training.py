@@ -44,6 +44,24 @@ def test_resume_equals_uninterrupted_run(tmp_path):
                 n_queries=16, threads=1, eval_every=1000, checkpoint_minutes=100)
     full = train(tmp_path / "a", TINY, TrainConfig(steps=12, **base), progress=False)
     train(tmp_path / "b", TINY, TrainConfig(steps=6, **base), progress=False)
-    resumed = train(tmp_path / "b", cfg=TrainConfig(steps=12, **base), resume=True, progress=False)
+    resumed = train(tmp_path / "b", resume=True, overrides={"steps": 12}, progress=False)
     for (name, p), q in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(p, q), name
+
+
+def test_cli_train_resume_and_refusals(tmp_path, capsys):
+    import pytest
+
+    from scoreoracle.cli import main
+    tiny = ["--width", "16", "--depth", "1", "--heads", "2", "--ffn", "32", "--tokens-per-batch", "256",
+            "--context-sizes", "32", "64", "--n-queries", "8", "--threads", "1", "--no-progress"]
+    run = str(tmp_path / "run")
+    main(["train", "--dim", "2", "--run-dir", run, "--steps", "3", *tiny])
+    main(["train", "--run-dir", run, "--resume", "--steps", "5", "--no-progress"])
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 5 and tuple(state["train_config"]["context_sizes"]) == (32, 64)
+    with pytest.raises(SystemExit):
+        main(["train", "--run-dir", run, "--resume", "--width", "32"])
+    with pytest.raises(SystemExit):
+        main(["train", "--run-dir", run, "--steps", "3", "--bogus-flag", "1"])
+    assert "stored architecture" in capsys.readouterr().err
