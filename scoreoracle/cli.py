@@ -17,11 +17,19 @@ def _add_dataclass_flags(parser, cls, skip=()):
         if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, tuple):
+        if isinstance(f.default, bool):
+            parser.add_argument(flag, type=_boolean, default=None, help=f"true/false, default {f.default}")
+        elif isinstance(f.default, tuple):
             parser.add_argument(flag, type=type(f.default[0]), nargs=len(f.default), default=None,
                                 help=f"default {' '.join(map(str, f.default))}")
         else:
             parser.add_argument(flag, type=type(f.default), default=None, help=f"default {f.default}")
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() in ("true", "1", "yes")
 
 
 def _overrides(args, cls, skip=()):

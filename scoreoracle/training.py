@@ -44,6 +44,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     alpha: float = 0.3  # weight of the log-density loss
     huber_delta: float = 2.0
+    relative_score_loss: bool = False  # divide each context set's score loss by its mean ‖s‖²/d
     context_sizes: tuple = (128, 2048)  # log-uniform range of n
     tokens_per_batch: int = 4096  # batch size B = tokens_per_batch // n
     n_queries: int = 128
@@ -97,11 +98,20 @@ def make_batch(d: int, batch: int, n: int, n_queries: int, *, modes=(1, 10), oth
 
 
 def loss_terms(model: DiScoFormerCore, batch: Batch, cfg: TrainConfig):
-    """(total loss, log-density Huber, score Huber) on one batch."""
+    """(total loss, log-density Huber, score Huber) on one batch.
+
+    With ``cfg.relative_score_loss`` each context set's score term is divided by the mean
+    squared score of its context points: whitening makes multimodal sets' scores large, and
+    without this they dominate the loss although the relative error metric weighs sets alike.
+    """
     n = batch.context.shape[1]
     log_f_hat, score_hat = model(batch.context, batch.points[:, n:])
     l_f = F.huber_loss(log_f_hat, batch.log_f, delta=cfg.huber_delta)
-    l_s = F.huber_loss(score_hat, batch.score, delta=cfg.huber_delta) * batch.score.shape[-1]
+    per_point = F.huber_loss(score_hat, batch.score, delta=cfg.huber_delta, reduction="none").sum(-1)  # (B, L)
+    if cfg.relative_score_loss:
+        scale = (batch.score[:, :n] ** 2).sum(-1).mean(-1, keepdim=True) / batch.score.shape[-1]
+        per_point = per_point / scale.clamp_min(1e-3)
+    l_s = per_point.mean()
     return cfg.alpha * l_f + (1 - cfg.alpha) * l_s, l_f, l_s
 
 
