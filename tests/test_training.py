@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 
 from scoreoracle.model import ModelConfig
@@ -65,3 +66,23 @@ def test_cli_train_resume_and_refusals(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--run-dir", run, "--steps", "3", "--bogus-flag", "1"])
     assert "stored architecture" in capsys.readouterr().err
+
+
+def test_relative_score_loss_weighs_each_set_by_its_score_scale():
+    import torch.nn.functional as F
+
+    from scoreoracle.model import DiScoFormerCore
+    g = torch.Generator().manual_seed(4)
+    batch = make_batch(2, 3, 64, 16, generator=g)
+    torch.manual_seed(0)
+    model = DiScoFormerCore(TINY)
+    torch.nn.init.normal_(model.head_score.weight, std=0.5)
+    cfg = TrainConfig(relative_score_loss=True, huber_delta=1.0)
+    with torch.no_grad():
+        _, _, l_s = loss_terms(model, batch, cfg)
+        _, score_hat = model(batch.context, batch.points[:, 64:])
+    manual = 0.0
+    for b in range(3):
+        scale = (batch.score[b, :64] ** 2).sum(-1).mean() / 2
+        manual += F.huber_loss(score_hat[b], batch.score[b], delta=1.0, reduction="none").sum(-1).mean() / scale
+    assert l_s.item() == pytest.approx(manual.item() / 3, rel=1e-5)
