@@ -51,8 +51,6 @@ def test_resume_equals_uninterrupted_run(tmp_path):
 
 
 def test_cli_train_resume_and_refusals(tmp_path, capsys):
-    import pytest
-
     from scoreoracle.cli import main
     tiny = ["--width", "16", "--depth", "1", "--heads", "2", "--ffn", "32", "--tokens-per-batch", "256",
             "--context-sizes", "32", "64", "--n-queries", "8", "--threads", "1", "--no-progress"]
