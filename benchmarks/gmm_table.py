@@ -62,7 +62,11 @@ def main(argv=None):
             results.append(row)
             print(json.dumps({"d": d, "n": n, **{k: round(v["rel_score"], 2) for k, v in table.items()}}), flush=True)
     OUT.mkdir(exist_ok=True)
-    (OUT / "gmm_table.json").write_text(json.dumps(results, indent=1))
+    path = OUT / "gmm_table.json"
+    if path.exists():  # keep rows of dimensions not rerun now
+        results = [r for r in json.loads(path.read_text()) if r["d"] not in args.dims] + results
+        results.sort(key=lambda r: (r["d"], r["n"]))
+    path.write_text(json.dumps(results, indent=1))
     write_section("gmm-table", render(results))
     plot(results, OUT / "gmm_table.png")
 

@@ -28,11 +28,12 @@ def test_load_picks_the_checkpoint_from_the_samples_dimension(rng):
 
 @pytest.mark.parametrize("d", sorted(SHIPPED))
 def test_checkpoint_beats_best_h_kde_on_fixed_seeds(d):
-    """Bounded version of the Table 2 protocol: 8 GMMs, n = 1024, 512 fresh queries each.
+    """Bounded version of the Table 2 protocol: 16 GMMs, n = 1024, 512 fresh queries each.
 
-    The best-h KDE picks its bandwidth with the true error, so this is a strict comparison."""
+    The best-h KDE picks its bandwidth with the true error, so this is a strict comparison.
+    (With 8 GMMs the pooled log-density MSE is dominated by one or two sets: too noisy a claim.)"""
     oracle = scoreoracle.load(d)
-    table = evaluate_estimators({"model": oracle.log_density_and_score}, d, 1024, 8, n_queries=512, seed=123)
+    table = evaluate_estimators({"model": oracle.log_density_and_score}, d, 1024, 16, n_queries=512, seed=123)
     assert table["model"]["rel_score"] < table["best-h kde"]["rel_score"], table
     assert table["model"]["logf_mse"] < table["best-h kde"]["logf_mse"], table
     assert table["model"]["rel_score"] < table["gaussian fit"]["rel_score"], table
