@@ -18,7 +18,7 @@ from .distributions import random_gmm
 from .kde import KDEOracle, scott_factor
 from .oracle import GaussianFitOracle
 
-BANDWIDTH_MULTIPLIERS = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8)
+BANDWIDTH_MULTIPLIERS = (0.5, 0.6, 0.7, 0.85, 1.0, 1.2, 1.4, 1.7, 2.0, 2.8)  # smaller ones never win: KDE scores blow up in gaps
 
 
 def relative_score_error(score_hat, score) -> float:
