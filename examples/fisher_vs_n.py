@@ -14,7 +14,7 @@ import scoreoracle
 from scoreoracle import ExactOracle, GaussianMixture, KDEOracle
 from solvers import fisher_information
 
-from _common import figure, save
+from example_utils import figure, save
 from sd_kde_demo import MIXTURES
 
 GAUSS_COV = torch.tensor([[1.0, 0.6], [0.6, 0.8]], dtype=torch.float64)

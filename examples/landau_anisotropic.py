@@ -14,7 +14,7 @@ import numpy as np
 from solvers import simulate_landau
 from solvers.exact import maxwell_covariance
 
-from _common import figure, save, standard_oracles
+from example_utils import figure, save, standard_oracles
 
 C = 1 / 24
 SIGMA0 = np.diag([1.8, 0.2, 1.0])

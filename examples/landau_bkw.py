@@ -14,7 +14,7 @@ import numpy as np
 from solvers import simulate_landau
 from solvers.exact import BKW
 
-from _common import figure, save, standard_oracles
+from example_utils import figure, save, standard_oracles
 
 
 def run(n=2000, t_end=1.0, dt=0.05, seed=0, oracles=None):

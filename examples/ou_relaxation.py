@@ -14,7 +14,7 @@ import numpy as np
 from solvers import simulate_fokker_planck
 from solvers.exact import AnalyticFlowOracle, ou_flow_map, ou_variance
 
-from _common import figure, save, standard_oracles
+from example_utils import figure, save, standard_oracles
 
 V0 = 0.1
 

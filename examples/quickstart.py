@@ -18,7 +18,7 @@ import torch
 import scoreoracle
 from scoreoracle import ExactOracle, GaussianMixture, KDEOracle
 
-from _common import figure, save
+from example_utils import figure, save
 
 
 def example_mixture() -> GaussianMixture:

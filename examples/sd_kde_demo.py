@@ -16,7 +16,7 @@ import scoreoracle
 from scoreoracle import ExactOracle, GaussianMixture, KDEOracle
 from solvers import sd_kde
 
-from _common import figure, save
+from example_utils import figure, save
 
 
 def mixture(weights, means, covs):

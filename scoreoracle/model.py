@@ -116,7 +116,12 @@ class KernelAttention(nn.Module):
 
     def forward(self, z, tokens, keys, values, h):
         """tokens (B, L, W) at positions z (B, L, d) attend to the context with Gaussian weights."""
-        att = F.scaled_dot_product_attention(self._qk(z, h, query=True), keys, values, scale=1.0)
+        dv, dqk = values.shape[-1], keys.shape[-1]
+        # torch's fused attention needs equal q/k and v head widths: zero-pad the narrower one
+        # (zeros change neither the logits nor the kept output columns)
+        q = F.pad(self._qk(z, h, query=True), (0, max(0, dv - dqk)))
+        att = F.scaled_dot_product_attention(q, F.pad(keys, (0, max(0, dv - dqk))),
+                                             F.pad(values, (0, max(0, dqk - dv))), scale=1.0)[..., :dv]
         b, _, length, _ = att.shape
         return tokens + self.out(att.transpose(1, 2).reshape(b, length, -1))
 
