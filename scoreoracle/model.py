@@ -160,25 +160,17 @@ class DiScoFormerCore(nn.Module):
         """Training/forward pass.  ``queries=None`` evaluates at the context points themselves.
 
         Returns ``(log_f_w (B, n[+m]), score_w (B, n[+m], d))``: outputs for the context tokens
-        first, then for the queries.
+        first, then for the queries.  The same code path as inference, in a single chunk.
         """
         n = context.shape[-2]
-        ctx = self._features(context, n)
-        qry = None if queries is None else self._features(queries, n)
-        if self.kernel is not None:
-            keys, values, h = self.kernel.context_terms(context, ctx, n)
-            ctx, qry = (self.kernel(context, ctx, keys, values, h),
-                        None if qry is None else self.kernel(queries, qry, keys, values, h))
-        for block in self.blocks:
-            k, v = block.keys_values(ctx)
-            tokens = ctx if qry is None else torch.cat([ctx, qry], dim=1)
-            tokens = block(tokens, k, v)
-            ctx, qry = (tokens, None) if qry is None else (tokens[:, :n], tokens[:, n:])
-        points = context if queries is None else torch.cat([context, queries], dim=1)
-        tokens = ctx if qry is None else torch.cat([ctx, qry], dim=1)
-        return self._heads(tokens, points)
+        cache, ctx = self.encode_context(context, chunk_size=n)
+        log_f, score = self._heads(ctx, context)
+        if queries is None:
+            return log_f, score
+        log_f_q, score_q = self.decode_queries(queries, cache, n)
+        return torch.cat([log_f, log_f_q], dim=1), torch.cat([score, score_q], dim=1)
 
-    # --- memory-bounded inference: encode the context once, then stream query chunks ---
+    # --- encode the context once (in row chunks), then stream query chunks: memory O(chunk · n) ---
 
     def encode_context(self, context, chunk_size: int):
         """Per-layer context keys/values, computed in chunks of context rows.
