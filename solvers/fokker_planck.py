@@ -35,6 +35,27 @@ def oracle_score(oracle, x, t, oracle_samples=None, rng=None):
     return s
 
 
+class ParticleScores:
+    """``scores(x, t)``: the oracle's score of the particle cloud, remembering the last state so
+    a snapshot's diagnostics and the next step's first stage share one oracle call.
+
+    The memory is used only without subsampling (then the oracle is a deterministic function of
+    the state, so a resumed run, which starts with an empty memory, is bit-identical)."""
+
+    def __init__(self, oracle, oracle_samples=None, rng=None):
+        self.oracle, self.oracle_samples, self.rng = oracle, oracle_samples, rng
+        self._last = None
+
+    def __call__(self, x, t):
+        last = self._last
+        if last is not None and t == last[0] and np.array_equal(x, last[1]):
+            return last[2]
+        s = oracle_score(self.oracle, x, t, self.oracle_samples, self.rng)
+        if self.oracle_samples is None:
+            self._last = (t, x.copy(), s)
+        return s
+
+
 def _diffusion_matrix(diffusion, d):
     D = np.asarray(diffusion, dtype=np.float64)
     if D.ndim == 0:
@@ -81,9 +102,10 @@ def simulate_fokker_planck(particles, oracle, drift=None, diffusion=1.0, t_span=
         raise TypeError("drift must be a callable drift(x, t) -> (n, d)")
     D = _diffusion_matrix(diffusion, d)
     rng = np.random.default_rng(seed)
+    scores = ParticleScores(oracle, oracle_samples, rng)
 
     def velocity(x, t):
-        v = -oracle_score(oracle, x, t, oracle_samples, rng) @ D.T
+        v = -scores(x, t) @ D.T
         if drift is not None:
             b = np.asarray(drift(x, t), dtype=np.float64)
             if b.shape != x.shape:
@@ -92,7 +114,7 @@ def simulate_fokker_planck(particles, oracle, drift=None, diffusion=1.0, t_span=
         return v
 
     def diagnostics(x, t):
-        s = oracle_score(oracle, x, t, oracle_samples, np.random.default_rng(0))
+        s = scores(x, t)
         return {"mean": x.mean(0), "covariance": np.cov(x.T).reshape(d, d), "fisher": (s * s).sum(1).mean()}
 
     return integrate(x0, velocity, diagnostics, t_span=t_span, dt=dt, method=method, save_every=save_every,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels import landau_velocity
-from .fokker_planck import oracle_score
+from .fokker_planck import ParticleScores
 from .particles import check_particles, integrate
 
 
@@ -54,12 +54,13 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     if gamma < 0 and delta <= 0:
         raise ValueError("gamma < 0 needs a positive regularization δ")
     rng = np.random.default_rng(seed)
+    scores = ParticleScores(oracle, oracle_samples, rng)
 
     def velocity(v, t):
-        return landau_field(v, oracle_score(oracle, v, t, oracle_samples, rng), gamma, C, delta)[0]
+        return landau_field(v, scores(v, t), gamma, C, delta)[0]
 
     def diagnostics(v, t):
-        s = oracle_score(oracle, v, t, oracle_samples, np.random.default_rng(0))
+        s = scores(v, t)
         sq = (v * v).sum(1)
         return {"momentum": v.mean(0), "energy": 0.5 * sq.mean(), "covariance": np.cov(v.T),
                 "fourth_moment": (sq * sq).mean(), "fisher": (s * s).sum(1).mean(),

@@ -144,3 +144,18 @@ def test_oracle_dimension_mismatch(rng):
     gmm = GaussianMixture(torch.ones(1), torch.zeros(1, 3), torch.eye(3)[None])
     with pytest.raises(ValueError, match="dimension"):
         simulate_fokker_planck(rng.normal(size=(50, 2)), ExactOracle(gmm), t_span=(0, 0.1), dt=0.01)
+
+
+class CountingKDE(KDEOracle):
+    calls = 0
+
+    def _evaluate(self, samples, queries):
+        CountingKDE.calls += 1
+        return super()._evaluate(samples, queries)
+
+
+def test_snapshot_diagnostics_share_the_next_steps_oracle_call(rng):
+    """Heun with a snapshot every step: 2 oracle calls per step plus 1 for the initial state."""
+    CountingKDE.calls = 0
+    simulate_fokker_planck(rng.normal(size=(100, 2)), CountingKDE(), t_span=(0.0, 0.1), dt=0.01, save_every=1)
+    assert CountingKDE.calls == 2 * 10 + 1
