@@ -152,7 +152,8 @@ def integrate(particles, velocity, diagnostics, *, t_span, dt, method="heun", sa
     else:
         record(x, t0)
 
-    scale = max(float(np.sqrt((x ** 2).sum(1).mean())), 1e-300)
+    x_start = np.asarray(states[0])  # divergence threshold from the initial state, resumed or not
+    scale = max(float(np.sqrt((x_start ** 2).sum(1).mean())), 1e-300)
     bar = tqdm(total=n_steps, initial=start, disable=not progress, desc=desc)
     for step in range(start, n_steps):
         t = t0 + step * h
