@@ -11,6 +11,9 @@ import dataclasses
 import json
 import sys
 
+# --dim has its own flag; size_feature_max always follows the training --context-sizes
+MODEL_FLAGS_SKIPPED = ("dim", "size_feature_max")
+
 
 def _add_dataclass_flags(parser, cls, skip=()):
     for f in dataclasses.fields(cls):
@@ -51,7 +54,7 @@ def main(argv=None):
     p_train.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this")
     p_train.add_argument("--no-progress", action="store_true")
     p_train.add_argument("--dim", type=int, help="data dimension d (new runs)")
-    _add_dataclass_flags(p_train, ModelConfig, skip=("dim",))
+    _add_dataclass_flags(p_train, ModelConfig, skip=MODEL_FLAGS_SKIPPED)
     _add_dataclass_flags(p_train, TrainConfig)
 
     p_export = sub.add_parser("export", help="write a run's weights and model card into the package")
@@ -65,7 +68,7 @@ def main(argv=None):
     if args.command == "train":
         from .training import train
         train_over = _overrides(args, TrainConfig)
-        model_over = _overrides(args, ModelConfig, skip=("dim",))
+        model_over = _overrides(args, ModelConfig, skip=MODEL_FLAGS_SKIPPED)
         if args.resume:
             if model_over or args.dim is not None:
                 parser.error(f"--resume keeps the stored architecture; remove {sorted(model_over) or ['dim']}")

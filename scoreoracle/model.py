@@ -7,7 +7,9 @@ the model is permutation-equivariant in the context and in the queries.
 Token features (whitened point z ∈ R^d): [z, ‖z‖²/d − 1, log-size], where the squared-norm lift
 is the paper's Prop. 3.5 construction (it lets attention form exact Gaussian kernels) and
 log-size = (log n − log 1024)/2 tells every token how large the context is (attention alone
-cannot count, yet the right bandwidth depends on n).
+cannot count, yet the right bandwidth depends on n).  n is capped at the largest context seen in
+training (``size_feature_max``): the model extrapolates well to smaller n but not to larger ones
+(measured on the d = 2 checkpoint at n = 16384: 6.2 % relative score error uncapped, 2.8 % capped).
 
 With ``kernel_heads > 0`` the embedding is followed by a kernel-attention layer whose heads are
 *exactly* Gaussian kernels over the context (the paper's Prop. 3.5 construction):
@@ -45,6 +47,7 @@ class ModelConfig:
     ffn: int = 256
     kernel_heads: int = 0  # 0: no kernel-attention layer
     kernel_bandwidths: tuple = (0.15, 2.0)  # initial range of h (whitened units, at n = 1024)
+    size_feature_max: int = 2048  # largest training context; larger n enter the log-size feature as this
 
     def to_dict(self):
         return asdict(self)
@@ -148,7 +151,8 @@ class DiScoFormerCore(nn.Module):
     def _features(self, z, n_context):
         d = z.shape[-1]
         lift = (z * z).sum(-1, keepdim=True) / d - 1.0
-        size = torch.full_like(lift, (math.log(n_context) - math.log(REFERENCE_SIZE)) / 2)
+        n = min(n_context, self.config.size_feature_max)
+        size = torch.full_like(lift, (math.log(n) - math.log(REFERENCE_SIZE)) / 2)
         return self.embed(torch.cat([z, lift, size], dim=-1))
 
     def _heads(self, tokens, z):

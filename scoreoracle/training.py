@@ -207,6 +207,7 @@ def train(run_dir, model_cfg: ModelConfig | None = None, cfg: TrainConfig | None
         model = DiScoFormerCore(model_cfg)
         optimizer = make_optimizer(model, cfg)
         step, elapsed = 0, 0.0
+    model.config = replace(model.config, size_feature_max=cfg.context_sizes[1])
     torch.set_num_threads(cfg.threads)
     d = model.config.dim
     (run_dir / "config.json").write_text(json.dumps(

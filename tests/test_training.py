@@ -59,11 +59,24 @@ def test_cli_train_resume_and_refusals(tmp_path, capsys):
     main(["train", "--run-dir", run, "--resume", "--steps", "5", "--no-progress"])
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert state["step"] == 5 and tuple(state["train_config"]["context_sizes"]) == (32, 64)
+    assert state["model_config"]["size_feature_max"] == 64  # follows the training contexts
+    main(["train", "--run-dir", run, "--resume", "--steps", "6", "--context-sizes", "32", "128", "--no-progress"])
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model_config"]["size_feature_max"] == 128
     with pytest.raises(SystemExit):
         main(["train", "--run-dir", run, "--resume", "--width", "32"])
     with pytest.raises(SystemExit):
         main(["train", "--run-dir", run, "--steps", "3", "--bogus-flag", "1"])
+    with pytest.raises(SystemExit):  # derived from --context-sizes, never set by hand
+        main(["train", "--dim", "2", "--run-dir", str(tmp_path / "x"), "--size-feature-max", "8"])
     assert "stored architecture" in capsys.readouterr().err
+
+
+def test_size_feature_is_capped_at_the_largest_training_context():
+    from scoreoracle.model import DiScoFormerCore
+    core = DiScoFormerCore(ModelConfig(dim=2, width=16, depth=1, heads=2, ffn=32, size_feature_max=1000))
+    z = torch.randn(1, 5, 2)
+    assert torch.equal(core._features(z, 1000), core._features(z, 50_000))
+    assert not torch.allclose(core._features(z, 999), core._features(z, 1000))  # below the cap n still counts
 
 
 def test_relative_score_loss_weighs_each_set_by_its_score_scale():
