@@ -51,7 +51,7 @@ def main(argv=None):
     p_train = sub.add_parser("train", help="train (or resume) a DiScoFormer core on random GMMs")
     p_train.add_argument("--run-dir", required=True, help="checkpoint, metrics and config go here")
     p_train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
-    p_train.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this")
+    p_train.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this many minutes of this call")
     p_train.add_argument("--no-progress", action="store_true")
     p_train.add_argument("--dim", type=int, help="data dimension d (new runs)")
     _add_dataclass_flags(p_train, ModelConfig, skip=MODEL_FLAGS_SKIPPED)

@@ -183,7 +183,8 @@ def train(run_dir, model_cfg: ModelConfig | None = None, cfg: TrainConfig | None
     ``run_dir`` receives ``checkpoint.pt`` every ``cfg.checkpoint_minutes`` and at the end,
     ``metrics.jsonl`` (one line per evaluation) and ``config.json``.  With ``resume=True`` the
     model, optimizer, step and data-stream state are restored and the stored ``TrainConfig`` is
-    used with ``overrides`` applied (e.g. ``{"steps": 20000}``).
+    used with ``overrides`` applied (e.g. ``{"steps": 20000}``).  ``max_minutes`` bounds this
+    call (not the run's total time): it saves and returns early, to be resumed later.
     """
     from tqdm.auto import tqdm
 
@@ -214,7 +215,8 @@ def train(run_dir, model_cfg: ModelConfig | None = None, cfg: TrainConfig | None
         {"model": model.config.to_dict(), "train": asdict(cfg),
          "parameters": model.n_parameters()}, indent=2))
     metrics = (run_dir / "metrics.jsonl").open("a")
-    started = time.time() - elapsed
+    started = time.time() - elapsed  # training time summed over all sessions of this run
+    session_start = time.time()
     last_save = time.time()
     running = None
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=f"train d={d}")
@@ -245,7 +247,7 @@ def train(run_dir, model_cfg: ModelConfig | None = None, cfg: TrainConfig | None
             model.train()
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
-        out_of_time = max_minutes is not None and (time.time() - started) / 60 >= max_minutes
+        out_of_time = max_minutes is not None and (time.time() - session_start) / 60 >= max_minutes
         if done or out_of_time or time.time() - last_save >= 60 * cfg.checkpoint_minutes:
             save_checkpoint(ckpt_path, model, optimizer, step, cfg, generator, time.time() - started)
             last_save = time.time()

@@ -50,6 +50,16 @@ def test_resume_equals_uninterrupted_run(tmp_path):
         assert torch.equal(p, q), name
 
 
+def test_max_minutes_bounds_this_call_not_the_whole_run(tmp_path):
+    base = dict(tokens_per_batch=256, context_sizes=(32, 64), n_queries=8, threads=1, eval_every=1000)
+    train(tmp_path, TINY, TrainConfig(steps=2, **base), progress=False)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    state["elapsed_seconds"] = 10 * 3600.0  # a run that has already trained for hours
+    torch.save(state, tmp_path / "checkpoint.pt")
+    train(tmp_path, resume=True, overrides={"steps": 4}, progress=False, max_minutes=5)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 4
+
+
 def test_cli_train_resume_and_refusals(tmp_path, capsys):
     from scoreoracle.cli import main
     tiny = ["--width", "16", "--depth", "1", "--heads", "2", "--ffn", "32", "--tokens-per-batch", "256",
