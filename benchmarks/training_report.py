@@ -22,10 +22,11 @@ def main():
                      f"{card['parameters']:,}", card["steps"], f"{card['training_minutes']:.0f}",
                      f"{seconds / card['steps']:.2f}", f"{tc['context_sizes'][0]}–{tc['context_sizes'][1]}",
                      tc["tokens_per_batch"], tc["alpha"], f"{last.get('rel_score_1024', float('nan')):.1f}"])
-    body = ("## Training (2 CPU cores shared by up to 4 runs, 1 thread each)\n\n"
-            "s/step is wall-clock per optimizer step including data generation, while the runs shared the "
-            "machine with each other and with development work; an idle 2-thread run is ~4× faster "
-            "(0.10 s/step measured for the 64×3 model at n = 256, batch 16).\n\n"
+    body = ("## Training (2 CPU cores, runs resumed across sessions, 1 thread each)\n\n"
+            "s/step is wall-clock per optimizer step including data generation and evaluation, summed over "
+            "all sessions, while the runs shared the machine with each other (2–4 at once) and with "
+            "development work.  Alone on one core a 64×3 run takes 0.2 s/step (d = 3) to 0.3 s/step (d = 10); "
+            "an idle 2-thread run 0.10 s/step at n = 256, batch 16.\n\n"
             + markdown_table(["d", "model", "parameters", "steps", "minutes", "s/step", "context n",
                               "tokens/batch", "α (final)", "in-training rel. score % (n=1024)"], rows))
     write_section("training", body)

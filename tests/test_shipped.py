@@ -40,15 +40,7 @@ def test_checkpoint_beats_best_h_kde_on_fixed_seeds(d):
 
 
 TARGETS = {1: 1.2, 2: 2.0, 3: 2.5, 10: 2.0}
-# Measured shortfalls of the shipped checkpoints (benchmarks/RESULTS.md); strict, so a better
-# checkpoint that meets the target turns these into failures until the marks are removed.
-KNOWN_SHORTFALLS = {
-    (3, 256): "score ratio 2.22 < 2.5 (11k CPU steps; needs longer training at small n)",
-    (10, 256): "score ratio 1.67 < 2 (3.5k CPU steps; needs longer training)",
-}
-CELLS = [pytest.param(d, n, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_SHORTFALLS[(d, n)])]
-                      if (d, n) in KNOWN_SHORTFALLS else [])
-         for d in sorted(SHIPPED) for n in (256, 1024, 4096)]
+CELLS = [(d, n) for d in sorted(SHIPPED) for n in (256, 1024, 4096)]
 
 
 @pytest.mark.slow
