@@ -4,22 +4,23 @@ Given i.i.d. samples (n, d) of an unknown density f, an oracle returns log f (na
 score ∇ₓ log f at any query points:
 
 >>> import scoreoracle
->>> oracle = scoreoracle.load()                       # picks the checkpoint from d
->>> log_f, score = oracle.log_density_and_score(samples, queries)
+>>> oracle = scoreoracle.load()
+>>> fitted = oracle.fit(samples)                      # whiten + encode the samples once
+>>> log_f, score = fitted.log_density_and_score(queries)
 
-``KDEOracle`` (Gaussian KDE, closed-form score) and ``ExactOracle`` (a known distribution)
-have the same methods, so every solver accepts any of them.
+``KDEOracle`` (Gaussian KDE, closed-form score), ``ExactOracle`` (a known distribution) and
+``GaussianFitOracle`` follow the same contract (:mod:`scoreoracle.contract`), so every solver
+accepts any of them.
 """
 
+from .contract import FittedOracle, FittedScoreOracle, Oracle, ScoreOracle
 from .distributions import GaussianMixture, Laplace, StudentT, random_gmm
-from .kde import KDEOracle
-from .oracle import ExactOracle, GaussianFitOracle, Oracle
-from .pretrained import DiScoFormerOracle, load
+from .oracles import DiScoFormerOracle, ExactOracle, GaussianFitOracle, KDEOracle, load
+from .weights import WeightsIntegrityError
 from .whitening import SingularSamplesError
-from .checkpoint import WeightsIntegrityError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = ["load", "Oracle", "DiScoFormerOracle", "KDEOracle", "ExactOracle", "GaussianFitOracle", "GaussianMixture",
-           "Laplace", "StudentT", "random_gmm", "SingularSamplesError", "WeightsIntegrityError",
-           "__version__"]
+__all__ = ["load", "ScoreOracle", "FittedScoreOracle", "Oracle", "FittedOracle", "DiScoFormerOracle",
+           "KDEOracle", "ExactOracle", "GaussianFitOracle", "GaussianMixture", "Laplace", "StudentT",
+           "random_gmm", "SingularSamplesError", "WeightsIntegrityError", "__version__"]

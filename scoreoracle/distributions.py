@@ -53,8 +53,17 @@ class GaussianMixture:
         x = torch.as_tensor(x, dtype=self.means.dtype, device=self.means.device)
         diff = x.unsqueeze(-2) - self.means.unsqueeze(-3)  # (..., m, k, d)
         u = torch.einsum("...mki,...kij->...mkj", diff, self.precision_factor)
-        log_terms = self._log_norm.unsqueeze(-2) - 0.5 * (u * u).sum(-1)
-        return u, log_terms
+        log_kernel, _ = self._radial((u * u).sum(-1))
+        return u, self._log_norm.unsqueeze(-2) + log_kernel
+
+    def _radial(self, q):
+        """Log-kernel and score factor of each component at squared Mahalanobis distances q
+        (..., m, k): Gaussian −q/2 and 1 (the score is −factor·Σ⁻¹(x−μ))."""
+        return -0.5 * q, torch.ones_like(q)
+
+    def _radius_factor(self, comp, generator):
+        """Per-draw scale of the standard normal draws (1 for Gaussians), shape (..., n, 1)."""
+        return 1.0
 
     def log_density(self, x):
         """log f(x), (..., m)."""
@@ -70,9 +79,10 @@ class GaussianMixture:
         u, log_terms = self._component_terms(x)
         log_f = torch.logsumexp(log_terms, dim=-1)
         resp = torch.exp(log_terms - log_f.unsqueeze(-1))  # responsibilities (..., m, k)
-        # ∇ log N_c = −Σ_c⁻¹(x−μ_c) = −W_c u_c
+        _, factor = self._radial((u * u).sum(-1))
+        # ∇ log f_c = −factor·Σ_c⁻¹(x−μ_c) = −factor·W_c u_c
         comp_scores = -torch.einsum("...mkj,...kij->...mki", u, self.precision_factor)
-        return log_f, (resp.unsqueeze(-1) * comp_scores).sum(-2)
+        return log_f, ((resp * factor).unsqueeze(-1) * comp_scores).sum(-2)
 
     def sample(self, n: int, generator: torch.Generator | None = None):
         """n i.i.d. samples per mixture, (..., n, d)."""
@@ -85,7 +95,85 @@ class GaussianMixture:
         mu = torch.gather(self.means, -2, idx.expand(*batch, n, self.dim))
         chol = torch.gather(self.cholesky, -3,
                             idx.unsqueeze(-1).expand(*batch, n, self.dim, self.dim))
-        return mu + torch.einsum("...nij,...nj->...ni", chol, eps)
+        return mu + torch.einsum("...nij,...nj->...ni", chol, eps) * self._radius_factor(comp, generator)
+
+
+class StudentTMixture(GaussianMixture):
+    """Mixture of multivariate Student-t laws, possibly batched: heavy-tailed components.
+
+    Component c has location μ_c, scale matrix Σ_c and ν_c degrees of freedom:
+    log f_c(x) = log Γ((ν+d)/2) − log Γ(ν/2) − (d/2) log(νπ) − ½ log det Σ − (ν+d)/2 · log(1 + q/ν),
+    q = (x−μ)ᵀΣ⁻¹(x−μ); ∇log f_c = −(ν+d)/(ν+q) · Σ⁻¹(x−μ).
+
+    Parameters as :class:`GaussianMixture` (``covariances`` are the scale matrices) plus
+    ``df`` (..., k), ν > 0.
+    """
+
+    def __init__(self, weights, means, covariances, df):
+        super().__init__(weights, means, covariances)
+        self.df = torch.as_tensor(df, dtype=self.means.dtype, device=self.means.device).expand_as(self.weights)
+        nu, d = self.df, self.dim
+        self._log_norm = (self._log_norm + 0.5 * d * LOG_2PI + torch.lgamma((nu + d) / 2) - torch.lgamma(nu / 2)
+                          - 0.5 * d * torch.log(nu * math.pi))
+
+    def _radial(self, q):
+        nu = self.df.unsqueeze(-2)
+        return -0.5 * (nu + self.dim) * torch.log1p(q / nu), (nu + self.dim) / (nu + q)
+
+    def _radius_factor(self, comp, generator):
+        nu = torch.gather(self.df, -1, comp)  # (..., n)
+        chi2 = 2 * torch._standard_gamma(nu / 2, generator=generator)
+        return torch.sqrt(nu / chi2).unsqueeze(-1)
+
+
+class WarpedMixture:
+    """A mixture pushed through a smooth invertible coordinate-wise warp y = ψ(x), batched.
+
+    Per coordinate k, ψ_k(t) = sinh(a_k t)/a_k (a_k > 0: heavier tails) or asinh(−a_k t)/(−a_k)
+    (a_k < 0: lighter tails, compressed); a_k = 0 is the identity.  The log-density follows the
+    exact change of variables log f_Y(y) = log f_X(x) − Σ_k log ψ_k'(x_k), x = ψ^{-1}(y), and
+    the score is its exact gradient (autograd through the closed form).
+    """
+
+    def __init__(self, base, a):
+        self.base = base
+        self.dim = base.dim
+        self.a = torch.as_tensor(a, dtype=base.means.dtype, device=base.means.device)  # (..., d)
+
+    def _forward(self, x):
+        a = self.a.unsqueeze(-2)
+        safe = torch.where(a == 0, torch.ones_like(a), a)
+        heavy = torch.sinh(safe * x) / safe
+        light = torch.asinh(safe * x) / safe
+        return torch.where(a > 0, heavy, torch.where(a < 0, light, x))
+
+    def _inverse_and_log_jacobian(self, y):
+        """x = ψ^{-1}(y) and log|dx/dy| summed over coordinates."""
+        a = self.a.unsqueeze(-2)
+        safe = torch.where(a == 0, torch.ones_like(a), a)
+        x_heavy = torch.asinh(safe * y) / safe  # inverse of sinh(a t)/a; dx/dy = 1/√(1 + a²y²)
+        x_light = torch.sinh(safe * y) / safe  # inverse of asinh(a t)/a; dx/dy = cosh(a y)
+        x = torch.where(a > 0, x_heavy, torch.where(a < 0, x_light, y))
+        log_jac = torch.where(a > 0, -0.5 * torch.log1p((safe * y) ** 2),
+                              torch.where(a < 0, torch.log(torch.cosh(safe * y)), torch.zeros_like(y)))
+        return x, log_jac.sum(-1)
+
+    def sample(self, n: int, generator=None):
+        return self._forward(self.base.sample(n, generator))
+
+    def log_density(self, y):
+        x, log_jac = self._inverse_and_log_jacobian(torch.as_tensor(y, dtype=self.a.dtype))
+        return self.base.log_density(x) + log_jac
+
+    def score(self, y):
+        return self.log_density_and_score(y)[1]
+
+    def log_density_and_score(self, y):
+        with torch.enable_grad():
+            y = torch.as_tensor(y, dtype=self.a.dtype).detach().requires_grad_(True)
+            log_f = self.log_density(y)
+            score, = torch.autograd.grad(log_f.sum(), y)
+        return log_f.detach(), score
 
 
 def random_rotations(batch: int, d: int, generator=None, dtype=torch.float64):

@@ -1,14 +1,18 @@
-"""Affine whitening of a context set and the exact change of variables back.
+"""Affine whitening of a (weighted) context set and the exact change of variables back.
 
-z = (x − m)·A with A = D^{-1/2} R_ε^{-1/2}, where D = diag(Cov) and R the correlation matrix,
-R_ε = (R + εI)/(1 + ε).  Standardising each axis before the symmetric whitening makes
-translation, isotropic *and* per-axis (anisotropic) scaling exact symmetries; only a residual
-rotation is left to the network.  Densities and scores map back by
+z = (x − m)·A with A = D^{-1/2} R^{-1/2}, where m and C are the (weighted) mean and covariance,
+D = diag(C) and R the correlation matrix; AAᵀ = C^{-1}.  Because any two matrices with AAᵀ = C^{-1}
+differ by an orthogonal factor, an affine map of the data turns the whitened points by an
+orthogonal matrix: translation and scaling are exact symmetries of any core, and a core that is
+exactly O(d)-equivariant makes every affine map one.  Densities and scores map back by
 
     log f(x) = log f_w(z) + log|det A|,    ∇log f(x) = ∇log f_w(z)·Aᵀ.
 
-Everything here runs in float64 so inputs far from the origin lose no precision before any
-lower-precision model call.
+Weights follow ``scipy.stats.gaussian_kde``: normalised w (Σw = 1), m = Σ wᵢxᵢ and
+C = Σ wᵢ(xᵢ − m)(xᵢ − m)ᵀ / (1 − Σwᵢ²) (unbiased for reliability weights; 1/(n−1) when uniform).
+
+Everything here runs in float64, and coordinates are rescaled by their largest deviation before
+any product is formed, so data far from the origin or of extreme scale (1e±150) lose nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-EPS_CORRELATION = 1e-6  # ridge on the correlation matrix (dimensionless)
-MAX_CONDITION = 1e10  # correlation matrices worse than this are treated as singular
+MAX_CONDITION = 1e12  # correlation matrices worse than this are treated as singular
 
 
 @dataclass(frozen=True)
@@ -30,11 +33,11 @@ class Whitening:
     log_det: torch.Tensor
 
     def apply(self, x):
-        """Whiten points x (..., m, d) → (..., m, d)."""
+        """Whiten points x (..., m, d) → (..., m, d), float64."""
         return (x.to(self.matrix.dtype) - self.mean) @ self.matrix
 
     def unwhiten_outputs(self, log_f_w, score_w):
-        """Map whitened-space log-density (..., m) and score (..., m, d) back to data space."""
+        """Map whitened-space log-density (..., m) and score (..., m, d) back to data space (float64)."""
         return (log_f_w.to(self.matrix.dtype) + self.log_det.unsqueeze(-1),
                 score_w.to(self.matrix.dtype) @ self.matrix.transpose(-1, -2))
 
@@ -48,16 +51,27 @@ class SingularSamplesError(ValueError):
     """The samples do not span R^d (duplicates, a constant coordinate, collinear points)."""
 
 
-def fit_whitening(samples: torch.Tensor, eps: float = EPS_CORRELATION) -> Whitening:
-    """Whitening of a context set (..., n, d), computed in float64 (unbiased covariance)."""
+def fit_whitening(samples: torch.Tensor, weights: torch.Tensor | None = None) -> Whitening:
+    """Whitening of a context set (..., n, d) with optional normalised weights (..., n), in float64."""
     x = samples.to(torch.float64)
     n = x.shape[-2]
-    mean = x.mean(-2, keepdim=True)
+    w = torch.full(x.shape[:-1], 1.0 / n, dtype=torch.float64, device=x.device) if weights is None \
+        else weights.to(torch.float64)
+    mean = (w.unsqueeze(-1) * x).sum(-2, keepdim=True)
+    if not bool(torch.isfinite(mean).all()):
+        raise SingularSamplesError("the samples' mean overflows float64: values are too large to whiten")
     xc = x - mean
-    cov = xc.transpose(-1, -2) @ xc / (n - 1)
-    std = torch.sqrt(torch.diagonal(cov, dim1=-2, dim2=-1))  # (..., d)
-    if bool((std <= 0).any()) or not bool(torch.isfinite(std).all()):
+    scale = xc.abs().amax(-2)  # (..., d) largest deviation per coordinate
+    if bool((scale <= 1e-13 * mean.abs().squeeze(-2)).any()):  # zero up to the mean's round-off
         raise SingularSamplesError("samples have a constant coordinate (zero variance): "
+                                   "the covariance is singular and cannot be whitened")
+    if not bool(torch.isfinite(scale).all()):
+        raise SingularSamplesError("the samples' spread overflows float64: values are too large to whiten")
+    u = xc / scale.unsqueeze(-2)  # entries in [−1, 1]
+    cov = (w.unsqueeze(-1) * u).transpose(-1, -2) @ u / (1 - (w * w).sum(-1))[..., None, None]
+    std = torch.sqrt(torch.diagonal(cov, dim1=-2, dim2=-1))  # (..., d), in units of scale
+    if bool((std <= 0).any()):
+        raise SingularSamplesError("samples have a coordinate with zero (weighted) variance: "
                                    "the covariance is singular and cannot be whitened")
     corr = cov / (std.unsqueeze(-1) * std.unsqueeze(-2))
     evals, evecs = torch.linalg.eigh(0.5 * (corr + corr.transpose(-1, -2)))
@@ -66,8 +80,8 @@ def fit_whitening(samples: torch.Tensor, eps: float = EPS_CORRELATION) -> Whiten
             "samples lie (numerically) in a lower-dimensional subspace: their correlation matrix is "
             f"singular (eigenvalues {evals.min().item():.3g} … {evals.max().item():.3g}); "
             "remove duplicate or collinear points or a redundant coordinate")
-    evals = (evals + eps) / (1 + eps)
     inv_sqrt_corr = evecs @ torch.diag_embed(evals.rsqrt()) @ evecs.transpose(-1, -2)
-    matrix = inv_sqrt_corr / std.unsqueeze(-1)  # D^{-1/2} R^{-1/2}
-    log_det = -torch.log(std).sum(-1) - 0.5 * torch.log(evals).sum(-1)
+    sigma = std * scale  # per-coordinate standard deviation in data units
+    matrix = inv_sqrt_corr / sigma.unsqueeze(-1)  # D^{-1/2} R^{-1/2}
+    log_det = -torch.log(std).sum(-1) - torch.log(scale).sum(-1) - 0.5 * torch.log(evals).sum(-1)
     return Whitening(mean=mean, matrix=matrix, log_det=log_det)

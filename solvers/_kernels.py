@@ -17,14 +17,15 @@ FAST = {"reassoc", "contract", "arcp"}
 
 
 @njit(parallel=True, fastmath=FAST, cache=True)
-def landau_velocity(vt, st, gamma, delta2, C):
-    """Landau particle velocity and entropy production.
+def landau_velocity(vt, st, m, gamma, delta2, C):
+    """Landau particle velocity and entropy production for particles of masses m (Σm = 1).
 
-    U_p = −(C/n) Σ_q w(z) (|z|² Δs − (z·Δs) z),  z = v_p − v_q, Δs = s_p − s_q,
+    U_p = −C Σ_q m_q w(z) (|z|² Δs − (z·Δs) z),  z = v_p − v_q, Δs = s_p − s_q,
     w(z) = (|z|² + δ²)^{γ/2}  (δ = 0 and γ = 0 give Maxwell molecules exactly).
 
-    vt, st: (d, n) velocities and scores.  Returns U (n, d) and the per-particle entropy
-    production e_p = −(C/2n²) Σ_q w(z)(|z|²|Δs|² − (z·Δs)²), whose sum estimates d/dt ∫f log f.
+    vt, st: (d, n) velocities and scores; m: (n,).  Returns U (n, d) and the per-particle entropy
+    production e_p = −(C/2) m_p Σ_q m_q w(z)(|z|²|Δs|² − (z·Δs)²), whose sum estimates d/dt ∫f log f.
+    Momentum Σ_p m_p U_p is conserved exactly (the pair terms are antisymmetric).
 
     Per target p the pair quantities |z|², z·Δs, |Δs|² are built component by component in
     contiguous scratch rows, so every inner loop runs over q and vectorises for any d.
@@ -48,12 +49,14 @@ def landau_velocity(vt, st, gamma, delta2, C):
                 zds[q] += z * ds
                 ds2[q] += ds * ds
         e = 0.0
-        if maxwell:
+        if maxwell:  # fold the masses into z2 and zds for the velocity pass
             for q in range(n):
-                e += z2[q] * ds2[q] - zds[q] * zds[q]
-        else:  # fold the collision weight w(z) into z2 and zds for the velocity pass
+                e += m[q] * (z2[q] * ds2[q] - zds[q] * zds[q])
+                z2[q] *= m[q]
+                zds[q] *= m[q]
+        else:  # fold the collision weight w(z) and the masses
             for q in range(n):
-                w = (z2[q] + delta2) ** half_gamma
+                w = m[q] * (z2[q] + delta2) ** half_gamma
                 e += w * (z2[q] * ds2[q] - zds[q] * zds[q])
                 z2[q] *= w
                 zds[q] *= w
@@ -63,14 +66,14 @@ def landau_velocity(vt, st, gamma, delta2, C):
             acc = 0.0
             for q in range(n):
                 acc += z2[q] * (sp - st[k, q]) - zds[q] * (vp - vt[k, q])
-            out[p, k] = -C / n * acc
-        ent[p] = -0.5 * C / (n * n) * e
+            out[p, k] = -C * acc
+        ent[p] = -0.5 * C * m[p] * e
     return out, ent
 
 
 @njit(parallel=True, fastmath=FAST, cache=True)
-def gaussian_masses(qt, xt, inv_eps):
-    """M_i = Σ_j exp(−|q_i − x_j|²·inv_eps) for queries qt (d, m) and samples xt (d, n)."""
+def gaussian_masses(qt, xt, w, inv_eps):
+    """M_i = Σ_j w_j exp(−|q_i − x_j|²·inv_eps) for queries qt (d, m), samples xt (d, n), weights w (n,)."""
     d, m = qt.shape
     n = xt.shape[1]
     out = np.empty(m)
@@ -81,17 +84,17 @@ def gaussian_masses(qt, xt, inv_eps):
             for k in range(d):
                 z = qt[k, i] - xt[k, j]
                 r2 += z * z
-            acc += math.exp(-r2 * inv_eps)
+            acc += w[j] * math.exp(-r2 * inv_eps)
         out[i] = acc
     return out
 
 
 @njit(parallel=True, fastmath=FAST, cache=True)
-def blob_score(qt, xt, sample_masses, query_masses, inv_eps):
-    """Blob score s_i = −2·inv_eps Σ_j K_ij (q_i − x_j)(1/M(q_i) + 1/M_j), K = exp(−|q−x|²·inv_eps).
+def blob_score(qt, xt, w, sample_masses, query_masses, inv_eps):
+    """Blob score s_i = −2·inv_eps Σ_j w_j K_ij (q_i − x_j)(1/M(q_i) + 1/M_j), K = exp(−|q−x|²·inv_eps).
 
-    Carrillo–Craig–Patacchini: the gradient of the mollified entropy's first variation.
-    Returns (m, d).
+    Carrillo–Craig–Patacchini: the gradient of the mollified entropy's first variation, for
+    samples of weights w (Σw = 1).  Returns (m, d).
     """
     d, m = qt.shape
     n = xt.shape[1]
@@ -104,9 +107,9 @@ def blob_score(qt, xt, sample_masses, query_masses, inv_eps):
             for k in range(d):
                 z = qt[k, i] - xt[k, j]
                 r2 += z * z
-            w = math.exp(-r2 * inv_eps) * (inv_mi + 1.0 / sample_masses[j])
+            c = w[j] * math.exp(-r2 * inv_eps) * (inv_mi + 1.0 / sample_masses[j])
             for k in range(d):
-                acc[k] += w * (qt[k, i] - xt[k, j])
+                acc[k] += c * (qt[k, i] - xt[k, j])
         for k in range(d):
             out[i, k] = -2.0 * inv_eps * acc[k]
     return out

@@ -1,7 +1,8 @@
 """Analytic reference solutions used to validate the solvers.
 
 All are exact: Gaussian heat and Ornstein–Uhlenbeck flows, the Maxwell-molecule Landau
-covariance law, and the BKW solutions of the Maxwell Landau equation (downstream.md §2.6).
+covariance law, and the BKW solutions of the Maxwell Landau equation, plus a dense numpy
+reference of the Landau particle field.
 """
 
 from __future__ import annotations
@@ -9,6 +10,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
+
+from scoreoracle.contract import FittedOracle, Oracle
+
+from .run import callable_fingerprint
 
 
 def heat_flow_map(x0, t0, t1, variance0, D=1.0, mean=0.0):
@@ -113,28 +119,55 @@ class BKW:
 
 
 class AnalyticFlowOracle:
-    """A time-dependent exact oracle: ``score(x, t)`` and optionally ``log_density(x, t)`` of the
-    true solution.  Solvers call ``at_time(t)`` at every stage and use the returned fixed-time
-    oracle; the particles passed as samples are ignored."""
+    """A time-dependent exact oracle built from the true solution's ``score(x, t)`` and optionally
+    ``log_density(x, t)`` (numpy functions of x (m, d)).  Solvers call ``at_time(t)`` at every
+    stage; the returned fixed-time oracle follows the oracle contract and ignores its samples."""
 
     def __init__(self, score, log_density=None):
         self._score, self._log_density = score, log_density
 
-    def at_time(self, t):
-        return _FixedTime(self, t)
+    def at_time(self, t) -> Oracle:
+        return _FixedTime(self, float(t))
+
+    def fingerprint(self) -> str:
+        return "analytic:" + callable_fingerprint(self._score) + callable_fingerprint(self._log_density)
 
 
-class _FixedTime:
+class _FixedTime(Oracle):
     def __init__(self, flow: AnalyticFlowOracle, t: float):
         self.flow, self.t = flow, t
 
-    def score(self, samples, queries=None):
-        return self.flow._score(np.asarray(samples if queries is None else queries, dtype=float), self.t)
+    def _fit(self, samples, weights):
+        return _FittedFixedTime(samples, self.flow, self.t)
 
-    def log_density(self, samples, queries=None):
-        if self.flow._log_density is None:
-            raise NotImplementedError("this analytic oracle has no log-density")
-        return self.flow._log_density(np.asarray(samples if queries is None else queries, dtype=float), self.t)
 
-    def log_density_and_score(self, samples, queries=None):
-        return self.log_density(samples, queries), self.score(samples, queries)
+class _FittedFixedTime(FittedOracle):
+    differentiable = False
+
+    def __init__(self, samples, flow, t):
+        super().__init__(samples, device="cpu")
+        self.flow, self.t = flow, t
+
+    def _evaluate(self, q):
+        x = q.detach().cpu().numpy()
+        score = torch.as_tensor(np.asarray(self.flow._score(x, self.t), dtype=np.float64))
+        if self.flow._log_density is None:  # score-only references: log f is unknown (NaN)
+            return torch.full((len(x),), math.nan, dtype=torch.float64), score
+        return torch.as_tensor(np.asarray(self.flow._log_density(x, self.t), dtype=np.float64)), score
+
+
+def landau_field_reference(v, s, gamma=0.0, C=1.0, regularization=0.0, masses=None, block=256):
+    """Dense numpy reference of the Landau velocity U (n, d) and entropy production (float),
+    the same quantities as :func:`solvers.landau_field`, in row blocks of ``block`` particles."""
+    n = len(v)
+    m = np.full(n, 1.0 / n) if masses is None else np.asarray(masses, dtype=float) / np.sum(masses)
+    U, ent = np.empty_like(v, dtype=float), 0.0
+    for i in range(0, n, block):
+        z = v[i:i + block, None, :] - v[None, :, :]
+        ds = s[i:i + block, None, :] - s[None, :, :]
+        z2 = (z * z).sum(-1)
+        zds = (z * ds).sum(-1)
+        w = m * ((z2 + regularization ** 2) ** (gamma / 2) if (gamma or regularization) else 1.0)
+        U[i:i + block] = -C * (w[..., None] * (z2[..., None] * ds - zds[..., None] * z)).sum(1)
+        ent += -0.5 * C * (m[i:i + block] * (w * (z2 * (ds * ds).sum(-1) - zds ** 2)).sum(1)).sum()
+    return U, float(ent)

@@ -6,9 +6,11 @@
     h(f) = −E log f ≈ −(1/n) Σ log f̂(x_i)               (differential entropy, nats)
 
 Agreement of the plug-in and divergence forms is a label-free check of the score (with the exact
-score both are unbiased).  Confidence intervals are normal-approximation intervals over the n
-per-sample terms, conditional on the estimated score/log-density (they do not include the
-estimator's own bias).
+score both are unbiased).  The divergence comes from one fitted oracle: by autograd for
+differentiable oracles, else by central differences of its score.  With sample ``weights`` every
+mean is the weighted mean Σ wᵢ tᵢ / Σ wᵢ.  Confidence intervals are normal-approximation
+intervals over the n per-sample terms, conditional on the estimated score/log-density (they do
+not include the estimator's own bias).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from scoreoracle._validation import check_queries, check_samples
+from scoreoracle.validation import check_queries, check_samples, check_weights
 
 Z95 = 1.959963984540054
+DIVERGENCE_CHUNK = 2048  # query rows per autograd pass
 
 
 @dataclass(frozen=True)
@@ -38,51 +42,87 @@ class Estimate:
         return self.value
 
 
-def _mean_estimate(terms: np.ndarray, **extra) -> Estimate:
+def _mean_estimate(terms: np.ndarray, weights: np.ndarray | None = None, **extra) -> Estimate:
+    """Mean of per-sample terms (weighted when ``weights``, normalised, are given) with its
+    normal-approximation standard error."""
     n = len(terms)
-    value = float(terms.mean())
-    se = float(terms.std(ddof=1) / math.sqrt(n))
+    if weights is None:
+        value = float(terms.mean())
+        se = float(terms.std(ddof=1) / math.sqrt(n))
+    else:
+        value = float(weights @ terms)
+        se = float(math.sqrt((weights ** 2 * (terms - value) ** 2).sum() / max(1e-300, 1 - (weights ** 2).sum())))
     return Estimate(value, se, value - Z95 * se, value + Z95 * se, n, **extra)
 
 
-def score_divergence(samples: np.ndarray, oracle, step: float = 1e-3) -> np.ndarray:
-    """∇·ŝ at the samples (n,), by central differences of the oracle's score along each axis
-    (queries x ± h·e_k, h = step × the axis' standard deviation; O(h²) accurate)."""
-    n, d = samples.shape
-    h = step * samples.std(axis=0, ddof=1)
+def _checked(values, shape, what):
+    out = np.asarray(values, dtype=np.float64)
+    if out.shape != shape:
+        raise ValueError(f"the oracle returned {what} of shape {out.shape}, expected {shape}")
+    return out
+
+
+def score_and_divergence(fitted, x: np.ndarray, step: float = 1e-3):
+    """Scores ŝ (n, d) and their divergence ∇·ŝ (n,) at points x (n, d) from one fitted oracle.
+
+    Differentiable oracles: autograd, d backward passes per chunk of queries on one forward pass.
+    Others: central differences of the fitted score along each axis (queries x ± h·e_k,
+    h = step × the axis' standard deviation, O(h²) accurate), 2d extra query passes.
+    """
+    n, d = x.shape
+    if getattr(fitted, "differentiable", False):
+        scores, div = [], []
+        for chunk in np.array_split(x, max(1, math.ceil(n / DIVERGENCE_CHUNK))):
+            q = torch.tensor(chunk, dtype=torch.float64, requires_grad=True)
+            s = fitted.score(q)
+            parts = [torch.autograd.grad(s[:, k].sum(), q, retain_graph=k < d - 1)[0][:, k] for k in range(d)]
+            scores.append(s.detach().numpy())
+            div.append(torch.stack(parts, dim=1).sum(1).detach().numpy())
+        return _checked(np.concatenate(scores), x.shape, "scores"), np.concatenate(div)
+    h = step * x.std(axis=0, ddof=1)
     div = np.zeros(n)
     for k in range(d):
         e = np.zeros(d)
         e[k] = h[k]
-        plus = np.asarray(oracle.score(samples, samples + e))[:, k]
-        minus = np.asarray(oracle.score(samples, samples - e))[:, k]
+        plus = _checked(fitted.score(x + e), x.shape, "scores")[:, k]
+        minus = _checked(fitted.score(x - e), x.shape, "scores")[:, k]
         div += (plus - minus) / (2 * h[k])
-    return div
+    return _checked(fitted.score(x), x.shape, "scores"), div
 
 
-def fisher_information(samples, oracle, *, divergence: bool = True) -> Estimate:
+def _samples_and_weights(samples, weights, name="samples"):
+    x = check_samples(samples, name).detach().numpy()
+    w = check_weights(weights, x.shape[0], x.shape[1])
+    return x, None if w is None else w.numpy()
+
+
+def fisher_information(samples, oracle, *, weights=None, divergence: bool = True) -> Estimate:
     """Fisher information I(f) of the density that produced ``samples`` (n, d).
 
-    ``float(result)`` is the plug-in mean‖ŝ‖²; ``result.divergence_form`` is −mean ∇·ŝ (finite
-    differences of the oracle's score; set ``divergence=False`` to skip its 2d extra calls).
+    ``float(result)`` is the plug-in mean‖ŝ‖²; ``result.divergence_form`` is −mean ∇·ŝ from the
+    same fitted oracle (``divergence=False`` skips it).  ``weights`` (n,): importance weights.
     """
-    x = check_samples(samples).numpy()
-    s = np.asarray(oracle.score(x), dtype=np.float64)
-    div = -float(score_divergence(x, oracle).mean()) if divergence else None
-    return _mean_estimate((s * s).sum(1), divergence_form=div)
+    x, w = _samples_and_weights(samples, weights)
+    if divergence:
+        s, div = score_and_divergence(oracle.fit(x, w), x)
+        div_form = -float(div.mean() if w is None else w @ div)
+    else:
+        s, div_form = _checked(oracle.score(x, weights=w), x.shape, "scores"), None
+    return _mean_estimate((s * s).sum(1), w, divergence_form=div_form)
 
 
-def relative_fisher_information(samples_f, samples_g, oracle) -> Estimate:
+def relative_fisher_information(samples_f, samples_g, oracle, *, weights_f=None, weights_g=None) -> Estimate:
     """I(f‖g) = E_f‖∇log f − ∇log g‖² from samples of f (n, d) and of g (n', d)."""
-    x = check_samples(samples_f).numpy()
-    y = check_samples(samples_g).numpy()
-    check_queries(x, y.shape[1])
-    s_f = np.asarray(oracle.score(x), dtype=np.float64)
-    s_g = np.asarray(oracle.score(y, x), dtype=np.float64)
-    return _mean_estimate(((s_f - s_g) ** 2).sum(1))
+    x, w_f = _samples_and_weights(samples_f, weights_f, "samples_f")
+    y, w_g = _samples_and_weights(samples_g, weights_g, "samples_g")
+    check_queries(x, y.shape[1], name="samples_f", against="samples_g")
+    s_f = _checked(oracle.score(x, weights=w_f), x.shape, "scores")
+    s_g = _checked(oracle.fit(y, w_g).score(x), x.shape, "scores")
+    return _mean_estimate(((s_f - s_g) ** 2).sum(1), w_f)
 
 
-def entropy(samples, oracle) -> Estimate:
+def entropy(samples, oracle, *, weights=None) -> Estimate:
     """Differential entropy h(f) = −E log f in nats, plug-in −mean log f̂(x_i)."""
-    x = check_samples(samples).numpy()
-    return _mean_estimate(-np.asarray(oracle.log_density(x), dtype=np.float64))
+    x, w = _samples_and_weights(samples, weights)
+    log_f = _checked(oracle.log_density(x, weights=w), (len(x),), "log-densities")
+    return _mean_estimate(-log_f, w)

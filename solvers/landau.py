@@ -2,50 +2,93 @@
 
     ∂f/∂t = ∇·∫ A(v − w)(∇log f(v) − ∇log f(w)) f(v) f(w) dw,   A(z) = C |z|^γ (|z|² I − z zᵀ)
 
-Particles move with U_p = −(C/n) Σ_q |z|^γ (|z|² I − z zᵀ)(ŝ_p − ŝ_q), z = v_p − v_q, where ŝ
-comes from the oracle.  Momentum is conserved exactly (antisymmetry) for any score; energy is
-conserved by the continuous flow (A(z)z = 0), so its drift measures time-stepping error.
-γ = 0: Maxwell molecules; γ = −3: Coulomb, regularised as |z|^γ → (|z|² + δ²)^{γ/2}.
+Particles of masses m_q (uniform 1/n by default) move with
+U_p = −C Σ_q m_q |z|^γ (|z|² I − z zᵀ)(ŝ_p − ŝ_q), z = v_p − v_q, where ŝ comes from the oracle.
+Momentum Σ m_p v_p is conserved exactly (antisymmetry) for any score; energy is conserved by the
+continuous flow (A(z)z = 0), so its drift measures time-stepping error.  γ = 0: Maxwell
+molecules; γ = −3: Coulomb, regularised as |z|^γ → (|z|² + δ²)^{γ/2}.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from scoreoracle.validation import check_points
+
 from ._kernels import landau_velocity
-from .fokker_planck import ParticleScores
-from .particles import check_particles, integrate
+from .cloud import check_particle_weights, weighted_moments
+from .fokker_planck import CloudScores
+from .run import ParticleProblem, RunOptions, check_particles, integrate
 
 
-def landau_field(v, s, gamma=0.0, C=1.0, regularization=0.0):
+def landau_field(v, s, gamma=0.0, C=1.0, regularization=0.0, weights=None):
     """Landau velocities U (n, d) and entropy production d/dt ∫f log f (float) for particles v
-    and scores s, both (n, d)."""
-    U, ent = landau_velocity(np.ascontiguousarray(v.T), np.ascontiguousarray(s.T), float(gamma),
+    and scores s, both (n, d), with optional masses ``weights`` (n,)."""
+    v = check_points(v, "v").numpy()
+    s = check_points(s, "s").numpy()
+    if s.shape != v.shape:
+        raise ValueError(f"scores have shape {s.shape} but particles {v.shape}")
+    m = check_particle_weights(weights, len(v))
+    m = np.full(len(v), 1.0 / len(v)) if m is None else m
+    U, ent = landau_velocity(np.ascontiguousarray(v.T), np.ascontiguousarray(s.T), m, float(gamma),
                              float(regularization) ** 2, float(C))
     return U, float(ent.sum())
 
 
+class LandauProblem(ParticleProblem):
+    """The collision field; its kernel pass gives the velocity and the entropy production at once."""
+
+    def __init__(self, scores: CloudScores, gamma, C, delta):
+        self.scores, self.gamma, self.C, self.delta = scores, gamma, C, delta
+
+    def begin_step(self, step, t, v):
+        self.scores.begin_step(step)
+
+    def field(self, v, t):
+        s = self.scores(v, t)
+        U, ent = landau_field(v, s, self.gamma, self.C, self.delta, self.scores.weights)
+        return {"velocity": U, "score": s, "entropy_production": ent}
+
+    def diagnostics(self, v, t, field):
+        w = self.scores.weights
+        sq = (v * v).sum(1)
+        s2 = (field["score"] ** 2).sum(1)
+        mean, cov = weighted_moments(v, w)
+
+        def average(a):
+            return a.mean() if w is None else w @ a
+        return {"momentum": mean, "energy": 0.5 * average(sq), "covariance": cov,
+                "fourth_moment": average(sq * sq), "fisher": average(s2),
+                "entropy_production": field["entropy_production"]}
+
+    def fingerprint(self):
+        return {"solver": "landau", **self.scores.fingerprint(), "gamma": self.gamma, "C": self.C,
+                "delta": self.delta}
+
+
 def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0), dt=0.01, method="heun", *,
-                    regularization=None, oracle_samples=None, seed=0, save_every=None, checkpoint=None,
-                    checkpoint_every=50, resume=False, progress=False):
+                    regularization=None, weights=None, **run_options):
     """Deterministic score-based particle solution of the homogeneous Landau equation.
 
     Parameters
     ----------
-    particles : (n, d) initial velocities, i.i.d. from f(t_start), d ≥ 2.
-    oracle : any object with ``score(samples, queries=None)``.
+    particles : (n, d) initial velocities, i.i.d. from f(t_start) (or from a proposal, with ``weights``), d ≥ 2.
+    oracle : a score oracle (:class:`scoreoracle.contract.ScoreOracle`) or an analytic one with ``at_time``.
     gamma : collision exponent (0 Maxwell, −3 Coulomb); C : collision constant.
     regularization : δ in (|z|² + δ²)^{γ/2}; default 0 for γ ≥ 0 and 1e-3 for γ < 0.
-    Other parameters as :func:`solvers.simulate_fokker_planck`.
+    weights : (n,) particle masses (importance weights), constant in time.
+    **run_options : :class:`solvers.run.RunOptions` fields (save_every, checkpoint,
+        checkpoint_every, resume, oracle_samples, seed, progress, explode_factor).
 
     Returns
     -------
     Trajectory with diagnostics ``momentum`` (T, d), ``energy`` (T,) = mean|v|²/2,
     ``covariance`` (T, d, d), ``fourth_moment`` (T,) = mean|v|⁴, ``fisher`` (T,) = mean‖ŝ‖² and
-    ``entropy_production`` (T,) — the particle estimate of d/dt ∫f log f (≤ 0).
+    ``entropy_production`` (T,) — the particle estimate of d/dt ∫f log f (≤ 0); means are mass-weighted.
     """
+    options = RunOptions.from_kwargs({"method": method, **run_options})
     v0 = check_particles(particles)
-    d = v0.shape[1]
+    n, d = v0.shape
     if d < 2:
         raise ValueError("the Landau equation needs d ≥ 2 (its collision kernel vanishes in d = 1)")
     if not (np.isfinite(gamma) and np.isfinite(C) and C > 0):
@@ -53,19 +96,6 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     delta = (1e-3 if gamma < 0 else 0.0) if regularization is None else float(regularization)
     if gamma < 0 and delta <= 0:
         raise ValueError("gamma < 0 needs a positive regularization δ")
-    rng = np.random.default_rng(seed)
-    scores = ParticleScores(oracle, oracle_samples, rng)
-
-    def velocity(v, t):
-        return landau_field(v, scores(v, t), gamma, C, delta)[0]
-
-    def diagnostics(v, t):
-        s = scores(v, t)
-        sq = (v * v).sum(1)
-        return {"momentum": v.mean(0), "energy": 0.5 * sq.mean(), "covariance": np.cov(v.T),
-                "fourth_moment": (sq * sq).mean(), "fisher": (s * s).sum(1).mean(),
-                "entropy_production": landau_field(v, s, gamma, C, delta)[1]}
-
-    return integrate(v0, velocity, diagnostics, t_span=t_span, dt=dt, method=method, save_every=save_every,
-                     checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
-                     progress=progress, desc="landau", rng_state=rng)
+    scores = CloudScores(oracle, check_particle_weights(weights, n), options, n, d)
+    problem = LandauProblem(scores, float(gamma), float(C), delta)
+    return integrate(v0, problem, t_span=t_span, dt=dt, options=options, desc="landau")

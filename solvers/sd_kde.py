@@ -11,60 +11,66 @@ n^(−4/(d+4)).  The estimate is non-negative and integrates to 1.  With the KDE
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
+import torch
 
-from scoreoracle._validation import check_samples
-from scoreoracle.kde import KDEOracle
+from scoreoracle import KDEOracle
+from scoreoracle.validation import check_positive_float, check_samples, check_weights, effective_sample_size
 
 
-def sd_kde_bandwidth(samples: np.ndarray) -> float:
-    """h = c·σ̂·n^(−1/(d+8)) with σ̂ = mean over axes of min(std, IQR/1.34); c = 0.4 (d = 1, the
-    SD-KDE paper's rule) or 0.65 (d ≥ 2, its 2-D code)."""
+def sd_kde_bandwidth(samples: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """h = c·σ̂·n_eff^(−1/(d+8)) with σ̂ = mean over axes of min(std, IQR/1.34) (the std alone on
+    axes whose IQR is zero); c = 0.4 (d = 1, the SD-KDE paper's rule) or 0.65 (d ≥ 2, its 2-D code)."""
     n, d = samples.shape
-    std = samples.std(axis=0, ddof=1)
-    iqr = np.subtract(*np.percentile(samples, [75, 25], axis=0))
-    sigma = float(np.mean(np.minimum(std, iqr / 1.34)))
-    return (0.4 if d == 1 else 0.65) * sigma * n ** (-1.0 / (d + 8))
+    std = np.sqrt(np.diag(np.atleast_2d(np.cov(samples.T, aweights=weights))))
+    if weights is None:
+        q75, q25 = np.percentile(samples, [75, 25], axis=0)
+    else:  # numpy's weighted quantiles need the inverted-CDF definition
+        q75, q25 = (np.quantile(samples, q, axis=0, weights=weights, method="inverted_cdf") for q in (0.75, 0.25))
+    iqr = (q75 - q25) / 1.34
+    spread = np.where(iqr > 0, np.minimum(std, iqr), std)
+    if not (spread > 0).all():
+        raise ValueError("samples have a coordinate with no spread (zero variance): SD-KDE has no bandwidth; "
+                         "pass bandwidth= explicitly or drop the constant coordinate")
+    n_eff = effective_sample_size(None if weights is None else torch.from_numpy(weights), n)
+    return (0.4 if d == 1 else 0.65) * float(spread.mean()) * n_eff ** (-1.0 / (d + 8))
 
 
-@dataclass(frozen=True)
 class SDKDE:
-    """A fitted SD-KDE: shifted centres (n, d) and isotropic bandwidth h (data units)."""
+    """A fitted SD-KDE: shifted centres (n, d), their weights and the isotropic bandwidth h (data
+    units).  The KDE over the centres is fitted once; evaluate it at any queries (m, d)."""
 
-    centers: np.ndarray
-    bandwidth: float
-    chunk_size: int = 4096
+    def __init__(self, centers: np.ndarray, bandwidth: float, weights: np.ndarray | None = None,
+                 chunk_size: int = 4096):
+        self.centers, self.bandwidth, self.weights = centers, bandwidth, weights
+        self._kde = KDEOracle(bandwidth, isotropic=True, chunk_size=chunk_size).fit(centers, weights)
 
     def log_density(self, queries):
         """log f̂ at queries (m, d), nats."""
-        kde = KDEOracle(self.bandwidth, isotropic=True, chunk_size=self.chunk_size)
-        return kde.log_density(self.centers, queries)
+        return self._kde.log_density(queries)
 
     def density(self, queries):
         """f̂ at queries (m, d)."""
-        return np.exp(self.log_density(queries))
+        return self._kde.density(queries)
 
 
-def sd_kde(samples, oracle="empirical", bandwidth=None) -> SDKDE:
-    """Score-debiased KDE of samples (n, d).
+def sd_kde(samples, oracle="empirical", bandwidth=None, *, weights=None) -> SDKDE:
+    """Score-debiased KDE of samples (n, d) with optional importance weights (n,).
 
-    oracle : an oracle (its ``score(samples)`` is used), or "empirical" for the Gaussian KDE's
-        own score at the same bandwidth (Emp-SD-KDE).
+    oracle : a score oracle (its score at the samples is used), or "empirical" for the Gaussian
+        KDE's own score at the same bandwidth (Emp-SD-KDE).
     bandwidth : isotropic kernel standard deviation h in data units; default
-        :func:`sd_kde_bandwidth` (∝ n^(−1/(d+8))).
+        :func:`sd_kde_bandwidth` (∝ n_eff^(−1/(d+8))).
     """
-    x = check_samples(samples).numpy()
-    h = sd_kde_bandwidth(x) if bandwidth is None else float(bandwidth)
-    if not (math.isfinite(h) and h > 0):
-        raise ValueError(f"bandwidth must be a positive float, got {bandwidth!r}")
+    x = check_samples(samples).detach().numpy()
+    w = check_weights(weights, x.shape[0], x.shape[1])
+    w = None if w is None else w.numpy()
+    h = sd_kde_bandwidth(x, w) if bandwidth is None else check_positive_float(bandwidth, "bandwidth")
     if isinstance(oracle, str):
         if oracle != "empirical":
-            raise ValueError(f"oracle must be an oracle object or 'empirical', got {oracle!r}")
-        score = KDEOracle(h, isotropic=True).score(x)
-    else:
-        score = np.asarray(oracle.score(x), dtype=np.float64)
-    return SDKDE(centers=x + 0.5 * h * h * score, bandwidth=h)
-
+            raise ValueError(f"oracle must be a score oracle or 'empirical', got {oracle!r}")
+        oracle = KDEOracle(h, isotropic=True)
+    score = np.asarray(oracle.score(x, weights=w), dtype=np.float64)
+    if score.shape != x.shape:
+        raise ValueError(f"the oracle returned scores of shape {score.shape}, expected {x.shape}")
+    return SDKDE(x + 0.5 * h * h * score, h, w)

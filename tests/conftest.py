@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from scoreoracle.model import DiScoFormerCore, ModelConfig
+from scoreoracle.models import TransformerConfig, TransformerCore
 
 
-def random_core(dim: int, seed: int = 0) -> DiScoFormerCore:
+def random_core(dim: int, seed: int = 0) -> TransformerCore:
     """A small untrained core (with a kernel-attention layer) and non-zero heads, so outputs
     depend on every weight."""
     torch.manual_seed(seed)
-    core = DiScoFormerCore(ModelConfig(dim=dim, width=32, depth=2, heads=2, ffn=64, kernel_heads=4))
+    core = TransformerCore(TransformerConfig(dim=dim, width=32, depth=2, heads=2, ffn=64, kernel_heads=4))
     for head in (core.head_log_density, core.head_score):
         torch.nn.init.normal_(head.weight, std=0.3)
     return core.eval()

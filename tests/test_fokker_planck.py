@@ -74,20 +74,20 @@ class InterruptingKDE(KDEOracle):
         super().__init__()
         self.calls_left = calls_before_interrupt
 
-    def _evaluate(self, samples, queries):
+    def _fit(self, samples, weights):
         self.calls_left -= 1
         if self.calls_left < 0:
             raise KeyboardInterrupt
-        return super()._evaluate(samples, queries)
+        return super()._fit(samples, weights)
 
 
 def test_resume_equals_uninterrupted_run(tmp_path, rng):
     x0 = rng.normal(size=(300, 2))
     kw = dict(potential_gradient=lambda x: x, t_span=(0.0, 0.5), dt=0.01, save_every=5, checkpoint_every=7)
-    ck = tmp_path / "run.npz"
+    ck = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         simulate_fokker_planck(x0, InterruptingKDE(50), checkpoint=ck, **kw)
-    with np.load(ck) as f:
+    with np.load(ck / "state.npz") as f:
         assert 0 < int(f["step"]) < 50  # interrupted midway, after some checkpoints
     resumed = simulate_fokker_planck(x0, KDEOracle(), checkpoint=ck, resume=True, **kw)
     uninterrupted = simulate_fokker_planck(x0, KDEOracle(), **kw)
@@ -117,8 +117,8 @@ def test_divergence_stops_with_last_good_state(rng):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(dt=0.0), "dt must be positive"),
-    (dict(dt=-0.1), "dt must be positive"),
+    (dict(dt=0.0), "dt must be a positive"),
+    (dict(dt=-0.1), "dt must be a positive"),
     (dict(t_span=(1.0, 0.0)), "t_span must increase"),
     (dict(method="leapfrog"), "method must be one of"),
     (dict(diffusion=np.eye(3)), "diffusion"),
@@ -147,11 +147,13 @@ def test_oracle_dimension_mismatch(rng):
 
 
 class CountingKDE(KDEOracle):
+    """Counts fits: one fit = one encoding of a particle set."""
+
     calls = 0
 
-    def _evaluate(self, samples, queries):
+    def _fit(self, samples, weights):
         CountingKDE.calls += 1
-        return super()._evaluate(samples, queries)
+        return super()._fit(samples, weights)
 
 
 def test_snapshot_diagnostics_share_the_next_steps_oracle_call(rng):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from scoreoracle import DiScoFormerOracle, ExactOracle, GaussianMixture, KDEOracle, SingularSamplesError
-from scoreoracle.pretrained import PretrainedOracle
+from scoreoracle.oracles import PretrainedOracle
 
 from conftest import random_core
 
@@ -26,12 +26,13 @@ def test_shapes_and_types(oracle, data):
     lf, s = oracle.log_density_and_score(x, q)
     assert isinstance(lf, np.ndarray) and lf.shape == (37,) and s.shape == (37, 3)
     assert oracle.log_density(x).shape == (200,) and oracle.score(x).shape == (200, 3)
-    t_lf, t_s = oracle.log_density_and_score(torch.tensor(x, dtype=torch.float32), torch.tensor(q))
-    assert isinstance(t_lf, torch.Tensor) and t_lf.dtype == torch.float32
+    t_lf, t_s = oracle.log_density_and_score(torch.tensor(x), torch.tensor(q, dtype=torch.float32))
+    assert isinstance(t_lf, torch.Tensor) and t_lf.dtype == torch.float32  # outputs follow the queries
     np.testing.assert_allclose(t_lf.numpy(), lf, rtol=1e-5, atol=1e-5)
     lst = oracle.log_density(x.tolist(), q.tolist())
     np.testing.assert_allclose(lst, lf)
-    np.testing.assert_allclose(oracle.score_samples(x, q), lf)
+    np.testing.assert_allclose(oracle.fit(x).score_samples(q), lf)
+    assert not hasattr(oracle, "score_samples")  # only the fitted oracle has scikit-learn's name
     np.testing.assert_allclose(oracle.density(x, q), np.exp(lf))
 
 
@@ -146,12 +147,13 @@ def test_exact_oracle_returns_the_distribution(data):
 
 
 def test_adapt_lowers_consistency_loss_and_returns_a_copy(data):
-    from scoreoracle.pretrained import consistency_loss
+    from scoreoracle.oracles.adaptation import consistency_loss
     from scoreoracle.whitening import fit_whitening
     x, q = data
     oracle = DiScoFormerOracle(random_core(3))
     before = oracle.log_density_and_score(x, q)
     adapted = oracle.adapt(x, steps=8, lr=1e-3)
+    assert adapted.adaptation.kept and adapted.adaptation.held_out_after < adapted.adaptation.held_out_before
     z = fit_whitening(torch.from_numpy(x)).apply(torch.from_numpy(x)).float().unsqueeze(0)
     assert consistency_loss(adapted.core, z, z) < 0.9 * consistency_loss(oracle.core, z, z)
     after = oracle.log_density_and_score(x, q)  # the original is untouched

@@ -3,17 +3,19 @@
 import pytest
 
 import scoreoracle
-from scoreoracle.checkpoint import available_checkpoints, model_card
-from scoreoracle.evaluation import evaluate_estimators
+from scoreoracle.training.evaluation import evaluate_estimators
+from scoreoracle.weights import model_card, read_manifest
 
 SHIPPED = {1, 2, 3, 10}
 
 
 def test_every_promised_dimension_is_shipped_with_a_card():
-    assert set(available_checkpoints().values()) == SHIPPED
-    for name, d in available_checkpoints().items():
+    manifest = read_manifest()
+    assert {e["dim"] for e in manifest.values()} == SHIPPED
+    for name, entry in manifest.items():
         card = model_card(name)
-        assert card["dim"] == d and card["steps"] > 0 and card["evaluation"]
+        assert card["dim"] == entry["dim"] and card["steps"] > 0 and card["evaluation"]
+        assert card["architecture"] == entry["architecture"] == "transformer"
 
 
 def test_load_picks_the_checkpoint_from_the_samples_dimension(rng):

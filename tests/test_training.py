@@ -3,10 +3,11 @@ import json
 import pytest
 import torch
 
-from scoreoracle.model import ModelConfig
-from scoreoracle.training import TrainConfig, loss_terms, make_batch, train
+from scoreoracle.models import TransformerConfig, TransformerCore
+from scoreoracle.training.data import make_batch
+from scoreoracle.training.loop import TrainConfig, loss_terms, train
 
-TINY = ModelConfig(dim=2, width=32, depth=2, heads=2, ffn=64)
+TINY = TransformerConfig(dim=2, width=32, depth=2, heads=2, ffn=64)
 
 
 def fixed_loss(model, cfg, seed=99):
@@ -29,9 +30,8 @@ def test_batch_labels_are_whitened_exact_labels():
 def test_short_training_lowers_the_loss(tmp_path):
     cfg = TrainConfig(steps=150, lr=3e-3, warmup=10, tokens_per_batch=1024, context_sizes=(64, 256),
                       n_queries=64, threads=1, eval_every=1000, checkpoint_minutes=100)
-    from scoreoracle.model import DiScoFormerCore
     torch.manual_seed(cfg.seed)
-    before = fixed_loss(DiScoFormerCore(TINY), cfg)
+    before = fixed_loss(TransformerCore(TINY), cfg)
     model = train(tmp_path, TINY, cfg, progress=False)
     after = fixed_loss(model, cfg)
     # the untrained model is already the Gaussian fit; 150 tiny steps must still cut the loss by >10 %
@@ -61,7 +61,7 @@ def test_max_minutes_bounds_this_call_not_the_whole_run(tmp_path):
 
 
 def test_cli_train_resume_and_refusals(tmp_path, capsys):
-    from scoreoracle.cli import main
+    from scoreoracle.training.cli import main
     tiny = ["--width", "16", "--depth", "1", "--heads", "2", "--ffn", "32", "--tokens-per-batch", "256",
             "--context-sizes", "32", "64", "--n-queries", "8", "--threads", "1", "--no-progress"]
     run = str(tmp_path / "run")
@@ -82,8 +82,7 @@ def test_cli_train_resume_and_refusals(tmp_path, capsys):
 
 
 def test_size_feature_is_capped_at_the_largest_training_context():
-    from scoreoracle.model import DiScoFormerCore
-    core = DiScoFormerCore(ModelConfig(dim=2, width=16, depth=1, heads=2, ffn=32, size_feature_max=1000))
+    core = TransformerCore(TransformerConfig(dim=2, width=16, depth=1, heads=2, ffn=32, size_feature_max=1000))
     z = torch.randn(1, 5, 2)
     assert torch.equal(core._features(z, 1000), core._features(z, 50_000))
     assert not torch.allclose(core._features(z, 999), core._features(z, 1000))  # below the cap n still counts
@@ -92,11 +91,10 @@ def test_size_feature_is_capped_at_the_largest_training_context():
 def test_relative_score_loss_weighs_each_set_by_its_score_scale():
     import torch.nn.functional as F
 
-    from scoreoracle.model import DiScoFormerCore
     g = torch.Generator().manual_seed(4)
     batch = make_batch(2, 3, 64, 16, generator=g)
     torch.manual_seed(0)
-    model = DiScoFormerCore(TINY)
+    model = TransformerCore(TINY)
     torch.nn.init.normal_(model.head_score.weight, std=0.5)
     cfg = TrainConfig(relative_score_loss=True, huber_delta=1.0)
     with torch.no_grad():

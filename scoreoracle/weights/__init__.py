@@ -1,0 +1,102 @@
+"""Checkpoint files: safetensors weights, JSON model cards and a SHA-256 manifest.
+
+A checkpoint is ``<name>.safetensors`` (tensors only, so loading executes no code; the metadata
+holds the architecture tag and the model config), ``<name>.json`` (the model card: config, steps,
+data family, seed, training time, evaluation table) and an entry of ``manifest.json`` mapping the
+file to its SHA-256, which is checked at every load.  The shipped checkpoints live in this
+package folder; a user's own exported checkpoints live in any folder of the same shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from ..models import build_core
+
+MANIFEST = "manifest.json"
+
+
+class WeightsIntegrityError(RuntimeError):
+    """A weights file does not match its recorded SHA-256."""
+
+
+def shipped_dir() -> Path:
+    """The folder of the checkpoints shipped inside the package."""
+    return Path(str(resources.files(__name__)))
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(directory: Path | None = None) -> dict:
+    """{name: {"file", "dim", "sha256", "architecture"}} of a checkpoint folder (shipped by default)."""
+    path = Path(directory or shipped_dir()) / MANIFEST
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_weights(core, path: Path) -> str:
+    """Write a core's weights, architecture tag and config to a safetensors file; returns its SHA-256."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in core.state_dict().items()}
+    save_file(tensors, str(path), metadata={"architecture": core.architecture,
+                                            "model_config": json.dumps(core.config.to_dict())})
+    return sha256(path)
+
+
+def load_weights(path, expected_sha256: str | None):
+    """Rebuild a core from a safetensors file, refusing it if its SHA-256 differs."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    if expected_sha256 is not None:
+        actual = sha256(path)
+        if actual != expected_sha256:
+            raise WeightsIntegrityError(f"{path.name}: SHA-256 {actual} does not match the recorded "
+                                        f"{expected_sha256}; the file is corrupted or was modified")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "architecture" not in meta or "model_config" not in meta:
+        raise ValueError(f"{path.name} is not a scoreoracle checkpoint: its metadata has no architecture "
+                         "tag and model config (export checkpoints with `scoreoracle export`)")
+    core = build_core(meta["architecture"], json.loads(meta["model_config"]))
+    core.load_state_dict(load_file(str(path)))
+    return core.eval()
+
+
+def load_checkpoint(name: str, directory: Path | None = None):
+    """Load checkpoint ``name`` of a checkpoint folder (shipped by default), verifying its hash."""
+    directory = Path(directory or shipped_dir())
+    manifest = read_manifest(directory)
+    if name not in manifest:
+        raise ValueError(f"no checkpoint named {name!r} in {directory}; available: {sorted(manifest)}")
+    entry = manifest[name]
+    return load_weights(directory / entry["file"], entry["sha256"])
+
+
+def model_card(name: str, directory: Path | None = None) -> dict:
+    return json.loads((Path(directory or shipped_dir()) / f"{name}.json").read_text())
+
+
+def register(core, name: str, card: dict, directory: Path) -> Path:
+    """Write ``core`` as checkpoint ``name`` into ``directory``: weights, model card, manifest entry."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.safetensors"
+    digest = save_weights(core, path)
+    card = {**card, "name": name, "architecture": core.architecture, "sha256": digest}
+    (directory / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    manifest = read_manifest(directory)
+    manifest[name] = {"file": path.name, "dim": core.config.to_dict().get("dim"), "sha256": digest,
+                      "architecture": core.architecture}
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return path

@@ -1,4 +1,4 @@
-"""DiScoFormer core: a pre-LN transformer on whitened points.
+"""Per-dimension DiScoFormer core: a pre-LN transformer on whitened points (one checkpoint per d).
 
 Context tokens self-attend; query tokens attend to the context only, so a query's output never
 depends on other queries and chunking queries is exact.  There are no positional encodings, so
@@ -8,8 +8,9 @@ Token features (whitened point z ∈ R^d): [z, ‖z‖²/d − 1, log-size], whe
 is the paper's Prop. 3.5 construction (it lets attention form exact Gaussian kernels) and
 log-size = (log n − log 1024)/2 tells every token how large the context is (attention alone
 cannot count, yet the right bandwidth depends on n).  n is capped at the largest context seen in
-training (``size_feature_max``): the model extrapolates well to smaller n but not to larger ones
-(measured on the d = 2 checkpoint at n = 16384: 6.2 % relative score error uncapped, 2.8 % capped).
+training (``size_feature_max``): the model extrapolates well to smaller n but not to larger ones.
+With weighted samples n is the effective sample size and the log-weights are added to every
+attention logit over the context (attention over the multiset).
 
 With ``kernel_heads > 0`` the embedding is followed by a kernel-attention layer whose heads are
 *exactly* Gaussian kernels over the context (the paper's Prop. 3.5 construction):
@@ -26,7 +27,7 @@ at zero, so an untrained model is exactly the Gaussian fit.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +38,7 @@ REFERENCE_SIZE = 1024
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class TransformerConfig:
     """Architecture of the core.  ``dim`` is the data dimension d."""
 
     dim: int
@@ -53,7 +54,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict) -> "TransformerConfig":
         """Inverse of :meth:`to_dict` (JSON turns tuples into lists)."""
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
@@ -61,7 +62,7 @@ class ModelConfig:
 class Block(nn.Module):
     """Pre-LN block: tokens ← tokens + Attn(LN(tokens), LN(context)); tokens ← tokens + FFN(LN(tokens))."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.heads = cfg.heads
         self.norm_attn = nn.LayerNorm(cfg.width)
@@ -80,10 +81,11 @@ class Block(nn.Module):
         k, v = self.key_value(self.norm_attn(context)).chunk(2, dim=-1)
         return self._split(k), self._split(v)
 
-    def forward(self, tokens, keys, values):
-        """Update tokens (B, L, W) attending to precomputed context keys/values."""
+    def forward(self, tokens, keys, values, mask=None):
+        """Update tokens (B, L, W) attending to precomputed context keys/values; ``mask``
+        (B, 1, 1, n) is added to the logits (the context log-weights)."""
         q = self._split(self.query(self.norm_attn(tokens)))
-        att = F.scaled_dot_product_attention(q, keys, values)  # (B, heads, L, W/heads)
+        att = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # (B, heads, L, W/heads)
         b, _, length, _ = att.shape
         tokens = tokens + self.out(att.transpose(1, 2).reshape(b, length, -1))
         return tokens + self.ffn(self.norm_ffn(tokens))
@@ -92,7 +94,7 @@ class Block(nn.Module):
 class KernelAttention(nn.Module):
     """Residual attention whose heads are exact Gaussian kernels over the context positions."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.heads = cfg.kernel_heads
         self.dim = cfg.dim
@@ -114,25 +116,39 @@ class KernelAttention(nn.Module):
         v = self.value(self.norm(context_tokens)).view(b, length, self.heads, w // self.heads).transpose(1, 2)
         return self._qk(context_z, h, query=False), v, h
 
-    def bandwidths(self, n: int):
+    def bandwidths(self, n: float):
         return torch.exp(self.log_bandwidth) * (n / REFERENCE_SIZE) ** (-1.0 / (self.dim + 4))
 
-    def forward(self, z, tokens, keys, values, h):
+    def forward(self, z, tokens, keys, values, h, mask=None):
         """tokens (B, L, W) at positions z (B, L, d) attend to the context with Gaussian weights."""
         dv, dqk = values.shape[-1], keys.shape[-1]
         # torch's fused attention needs equal q/k and v head widths: zero-pad the narrower one
         # (zeros change neither the logits nor the kept output columns)
         q = F.pad(self._qk(z, h, query=True), (0, max(0, dv - dqk)))
         att = F.scaled_dot_product_attention(q, F.pad(keys, (0, max(0, dv - dqk))),
-                                             F.pad(values, (0, max(0, dqk - dv))), scale=1.0)[..., :dv]
+                                             F.pad(values, (0, max(0, dqk - dv))), attn_mask=mask, scale=1.0)[..., :dv]
         b, _, length, _ = att.shape
         return tokens + self.out(att.transpose(1, 2).reshape(b, length, -1))
 
 
-class DiScoFormerCore(nn.Module):
+@dataclass
+class TransformerContext:
+    """A context set encoded once: z (B, n, d), n_eff, the attention mask (B, 1, 1, n) from the
+    log-weights (or None), per-layer cached keys/values, and the final context tokens (B, n, W)."""
+
+    z: torch.Tensor
+    n_eff: float
+    mask: torch.Tensor | None
+    cache: list = field(default_factory=list)
+    tokens: torch.Tensor | None = None
+
+
+class TransformerCore(nn.Module):
     """Maps whitened context (B, n, d) and queries (B, m, d) to log f_w (B, m) and s_w (B, m, d)."""
 
-    def __init__(self, cfg: ModelConfig):
+    architecture = "transformer"
+
+    def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.config = cfg
         self.embed = nn.Linear(cfg.dim + 2, cfg.width)
@@ -148,7 +164,7 @@ class DiScoFormerCore(nn.Module):
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def _features(self, z, n_context):
+    def _features(self, z, n_context: float):
         d = z.shape[-1]
         lift = (z * z).sum(-1, keepdim=True) / d - 1.0
         n = min(n_context, self.config.size_feature_max)
@@ -160,51 +176,50 @@ class DiScoFormerCore(nn.Module):
         log_f = -0.5 * (z * z).sum(-1) - 0.5 * z.shape[-1] * LOG_2PI + self.head_log_density(h).squeeze(-1)
         return log_f, -z + self.head_score(h)
 
-    def forward(self, context, queries=None):
-        """Training/forward pass.  ``queries=None`` evaluates at the context points themselves.
-
-        Returns ``(log_f_w (B, n[+m]), score_w (B, n[+m], d))``: outputs for the context tokens
-        first, then for the queries.  The same code path as inference, in a single chunk.
-        """
-        n = context.shape[-2]
-        cache, ctx = self.encode_context(context, chunk_size=n)
-        log_f, score = self._heads(ctx, context)
+    def forward(self, context, queries=None, log_weights=None, n_eff=None):
+        """Training pass: outputs at the context points, then at ``queries`` if given
+        ((B, n[+m]) and (B, n[+m], d)).  The same code path as inference, in a single chunk."""
+        ctx = self.encode(context, log_weights, n_eff, chunk_size=context.shape[1])
+        log_f, score = self.at_context(ctx)
         if queries is None:
             return log_f, score
-        log_f_q, score_q = self.decode_queries(queries, cache, n)
+        log_f_q, score_q = self.decode(queries, ctx)
         return torch.cat([log_f, log_f_q], dim=1), torch.cat([score, score_q], dim=1)
 
     # --- encode the context once (in row chunks), then stream query chunks: memory O(chunk · n) ---
 
-    def encode_context(self, context, chunk_size: int):
-        """Per-layer context keys/values, computed in chunks of context rows.
-
-        Returns ``(cache, final_context_tokens)``; ``cache`` is a list of (keys, values) per block.
-        """
+    def encode(self, context, log_weights=None, n_eff=None, chunk_size: int = 4096) -> TransformerContext:
+        """Per-layer context keys/values, computed in chunks of context rows.  ``log_weights``
+        (B, n) are added to every attention logit; ``n_eff`` (default n) feeds the size feature."""
         n = context.shape[-2]
-        ctx = torch.cat([self._features(c, n) for c in context.split(chunk_size, dim=1)], dim=1)
-        cache = []
+        n_eff = float(n if n_eff is None else n_eff)
+        mask = None if log_weights is None else log_weights[:, None, None, :].to(context.dtype)
+        ctx = TransformerContext(z=context, n_eff=n_eff, mask=mask)
+        z_chunks = context.split(chunk_size, dim=1)
+        tokens = torch.cat([self._features(c, n_eff) for c in z_chunks], dim=1)
         if self.kernel is not None:
-            keys, values, h = self.kernel.context_terms(context, ctx, n)
-            cache.append((keys, values, h))
-            ctx = torch.cat([self.kernel(zc, c, keys, values, h)
-                             for zc, c in zip(context.split(chunk_size, dim=1), ctx.split(chunk_size, dim=1))], dim=1)
+            keys, values, h = self.kernel.context_terms(context, tokens, n_eff)
+            ctx.cache.append((keys, values, h))
+            tokens = torch.cat([self.kernel(zc, c, keys, values, h, mask)
+                                for zc, c in zip(z_chunks, tokens.split(chunk_size, dim=1))], dim=1)
         for block in self.blocks:
-            k, v = block.keys_values(ctx)
-            cache.append((k, v))
-            ctx = torch.cat([block(c, k, v) for c in ctx.split(chunk_size, dim=1)], dim=1)
-        return cache, ctx
+            k, v = block.keys_values(tokens)
+            ctx.cache.append((k, v))
+            tokens = torch.cat([block(c, k, v, mask) for c in tokens.split(chunk_size, dim=1)], dim=1)
+        ctx.tokens = tokens
+        return ctx
 
-    def decode_queries(self, queries, cache, n_context: int):
+    def decode(self, queries, ctx: TransformerContext):
         """Outputs at one chunk of queries (B, m, d) given the encoded context."""
-        tokens = self._features(queries, n_context)
+        tokens = self._features(queries, ctx.n_eff)
+        cache = ctx.cache
         if self.kernel is not None:
-            tokens = self.kernel(queries, tokens, *cache[0])
+            tokens = self.kernel(queries, tokens, *cache[0], ctx.mask)
             cache = cache[1:]
         for block, (k, v) in zip(self.blocks, cache):
-            tokens = block(tokens, k, v)
+            tokens = block(tokens, k, v, ctx.mask)
         return self._heads(tokens, queries)
 
-    def outputs_at_context(self, context_tokens, context):
-        """Heads applied to final context tokens (queries == the samples)."""
-        return self._heads(context_tokens, context)
+    def at_context(self, ctx: TransformerContext):
+        """Outputs at the context points themselves (queries == the samples)."""
+        return self._heads(ctx.tokens, ctx.z)

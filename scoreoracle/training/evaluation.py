@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import torch
 
-from .distributions import random_gmm
-from .kde import KDEOracle, scott_factor
-from .oracle import GaussianFitOracle
+from ..distributions import random_gmm
+from ..oracles import DiScoFormerOracle, GaussianFitOracle, KDEOracle
+from ..oracles.kde import scott_factor
 
 BANDWIDTH_MULTIPLIERS = (0.5, 0.6, 0.7, 0.85, 1.0, 1.2, 1.4, 1.7, 2.0, 2.8)  # smaller ones never win: KDE scores blow up in gaps
 
@@ -74,15 +74,13 @@ def evaluate_estimators(estimators: dict, d: int, n: int, n_gmms: int, *, n_quer
     return table
 
 
-def evaluation_table(core, d: int, *, sizes=(256, 1024, 4096), n_gmms: int = 32, seed: int = 0) -> list:
-    """Model-card table: the core (through the full oracle) vs the baselines on each n."""
-    from .pretrained import DiScoFormerOracle
-
+def evaluation_table(core, dims, *, sizes=(256, 1024, 4096), n_gmms: int = 32, seed: int = 0) -> list:
+    """Model-card table: the core (through the full oracle) vs the baselines for each (d, n)."""
     oracle = DiScoFormerOracle(core, device="cpu")
     rows = []
-    for n in sizes:
-        t = evaluate_estimators({"discoformer": oracle.log_density_and_score}, d, n, n_gmms, seed=seed)
-        rows.append({"n": n, **{f"{name}": {k: round(v, 4) for k, v in r.items()} for name, r in t.items()},
-                     "score_ratio_vs_best_h": round(t["best-h kde"]["rel_score"] / t["discoformer"]["rel_score"], 3)})
+    for d in dims:
+        for n in sizes:
+            t = evaluate_estimators({"discoformer": oracle.log_density_and_score}, d, n, n_gmms, seed=seed)
+            rows.append({"d": d, "n": n, **{name: {k: round(v, 4) for k, v in r.items()} for name, r in t.items()},
+                         "score_ratio_vs_best_h": round(t["best-h kde"]["rel_score"] / t["discoformer"]["rel_score"], 3)})
     return rows
-

@@ -1,17 +1,14 @@
-"""Training on a stream of fresh random Gaussian mixtures (the paper's Algorithm 1).
+"""The training loop: AdamW on a stream of fresh random distributions, resumable across sessions.
 
-Each step draws, per batch element, a context GMM (random family of ``distributions.random_gmm``,
-randomly rotated), samples the context from it and the queries partly from it and partly from a
-second GMM of the same family (so queries cover regions the context barely reaches).  Labels are
-the context GMM's exact log-density and score at the queries.  Everything is whitened with the
-context's own statistics, exactly as at inference, and the loss is computed in whitened
-coordinates:
+The loss is computed in whitened coordinates on the context points and the queries:
 
     loss = α·Huber(log f_w) + (1 − α)·Huber(s_w)
 
 Huber rather than squared error keeps the far-tail queries (log f ≈ −500, huge scores) from
 drowning the typical ones.  Outputs at the context points themselves are supervised too: they
-are computed anyway and are what particle solvers query.
+are computed anyway and are what particle solvers query.  The loop knows nothing of the core's
+architecture beyond ``core(context, queries) -> (log f_w, s_w)``; per-dimension cores train at
+their own d, dimension-free cores at a d drawn per step from ``dim_groups``.
 """
 
 from __future__ import annotations
@@ -26,9 +23,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .distributions import random_gmm, random_rotations
-from .model import DiScoFormerCore, ModelConfig
-from .whitening import fit_whitening
+from ..distributions import random_gmm
+from ..models import ARCHITECTURES, build_core
+from ..whitening import fit_whitening
+from .data import Batch, draw_dimension, draw_family, log_uniform_int, make_batch
 
 
 @dataclass(frozen=True)
@@ -45,8 +43,11 @@ class TrainConfig:
     alpha: float = 0.3  # weight of the log-density loss
     huber_delta: float = 2.0
     relative_score_loss: bool = False  # divide each context set's score loss by its mean ‖s‖²/d
-    context_sizes: tuple = (128, 2048)  # log-uniform range of n
+    context_sizes: tuple = (128, 2048)  # log-uniform range of n (lower end at least 4d)
     tokens_per_batch: int = 4096  # batch size B = tokens_per_batch // n
+    dim_groups: tuple = ()  # ((lo, hi, weight), …) for dimension-free cores; d log-uniform in a group
+    families: tuple = (("gmm", 1.0),)  # ((family, weight), …), see training.data
+    per_dimension_losses: bool = False  # divide the log-density loss by √d and the score loss by d
     n_queries: int = 128
     other_gmm_fraction: float = 0.25  # fraction of queries from the second GMM
     modes: tuple = (1, 10)
@@ -62,42 +63,7 @@ class TrainConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
-@dataclass
-class Batch:
-    """Whitened training batch.  context (B, n, d), queries (B, n + m, d) = context then fresh
-    queries, labels log_f (B, n + m) and score (B, n + m, d) in whitened coordinates."""
-
-    context: torch.Tensor
-    points: torch.Tensor
-    log_f: torch.Tensor
-    score: torch.Tensor
-
-
-def draw_context_size(cfg: TrainConfig, generator) -> int:
-    lo, hi = (math.log(s) for s in cfg.context_sizes)
-    u = torch.rand((), generator=generator).item()
-    return int(round(math.exp(lo + (hi - lo) * u)))
-
-
-def make_batch(d: int, batch: int, n: int, n_queries: int, *, modes=(1, 10), other_fraction=0.25,
-               generator=None) -> Batch:
-    """One whitened batch of ``batch`` independent context sets of size n (float32 tensors)."""
-    gmm = random_gmm(batch, d, modes=modes, generator=generator)
-    other = random_gmm(batch, d, modes=modes, generator=generator)
-    rot_t = random_rotations(batch, d, generator).transpose(-1, -2)  # rotation augmentation
-    n_other = int(round(other_fraction * n_queries))
-    x = gmm.sample(n + n_queries - n_other, generator)
-    y_other = other.sample(n_other, generator)
-    points = torch.cat([x, y_other], dim=1)  # context, then queries
-    log_f, score = gmm.log_density_and_score(points)
-    points, score = points @ rot_t, score @ rot_t  # x ↦ Qx maps f ↦ f∘Qᵀ and s ↦ Qs
-    w = fit_whitening(points[:, :n])
-    log_f_w, score_w = w.whiten_outputs(log_f, score)
-    z = w.apply(points)
-    return Batch(context=z[:, :n].float(), points=z.float(), log_f=log_f_w.float(), score=score_w.float())
-
-
-def loss_terms(model: DiScoFormerCore, batch: Batch, cfg: TrainConfig):
+def loss_terms(model, batch: Batch, cfg: TrainConfig):
     """(total loss, log-density Huber, score Huber) on one batch.
 
     With ``cfg.relative_score_loss`` each context set's score term is divided by the mean
@@ -112,6 +78,9 @@ def loss_terms(model: DiScoFormerCore, batch: Batch, cfg: TrainConfig):
         scale = (batch.score[:, :n] ** 2).sum(-1).mean(-1, keepdim=True) / batch.score.shape[-1]
         per_point = per_point / scale.clamp_min(1e-3)
     l_s = per_point.mean()
+    if cfg.per_dimension_losses:
+        d = batch.score.shape[-1]
+        l_f, l_s = l_f / math.sqrt(d), l_s / d
     return cfg.alpha * l_f + (1 - cfg.alpha) * l_s, l_f, l_s
 
 
@@ -134,9 +103,9 @@ def make_optimizer(model, cfg: TrainConfig):
 
 
 @torch.no_grad()
-def evaluate(model: DiScoFormerCore, d: int, sizes=(256, 1024), n_gmms=16, n_queries=512, seed=12345):
+def evaluate(model, d: int, sizes=(256, 1024), n_gmms=16, n_queries=512, seed=12345):
     """Relative score MSE (%) and log-density MSE on fixed fresh GMMs, queries from the context GMM."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed + d)
     out = {}
     for n in sizes:
         gmm = random_gmm(n_gmms, d, generator=g)
@@ -146,15 +115,17 @@ def evaluate(model: DiScoFormerCore, d: int, sizes=(256, 1024), n_gmms=16, n_que
         w = fit_whitening(x)
         lf_w, s_w = model(w.apply(x).float(), w.apply(y).float())
         lf_hat, s_hat = w.unwhiten_outputs(lf_w[:, n:], s_w[:, n:])
-        out[f"rel_score_{n}"] = 100 * ((s_hat - score) ** 2).sum().item() / (score ** 2).sum().item()
-        out[f"logf_mse_{n}"] = ((lf_hat - log_f) ** 2).mean().item()
+        suffix = f"{n}" if getattr(model.config, "dim", None) else f"d{d}_{n}"
+        out[f"rel_score_{suffix}"] = 100 * ((s_hat - score) ** 2).sum().item() / (score ** 2).sum().item()
+        out[f"logf_mse_{suffix}"] = ((lf_hat - log_f) ** 2).mean().item()
     return out
 
 
 def save_checkpoint(path: Path, model, optimizer, step, train_cfg, generator, elapsed):
     """Atomic save of a resumable training state (loads with ``weights_only=True``)."""
     state = {
-        "schema": 1,
+        "schema": 2,
+        "architecture": model.architecture,
         "model_config": model.config.to_dict(),
         "train_config": asdict(train_cfg),
         "model": model.state_dict(),
@@ -169,16 +140,24 @@ def save_checkpoint(path: Path, model, optimizer, step, train_cfg, generator, el
 
 
 def load_checkpoint(path: Path):
+    """(core, state) of a training checkpoint (runs saved before architecture tags: transformer)."""
     state = torch.load(path, weights_only=True)
-    model = DiScoFormerCore(ModelConfig.from_dict(state["model_config"]))
+    model = build_core(state.get("architecture", "transformer"), state["model_config"])
     model.load_state_dict(state["model"])
     return model, state
 
 
-def train(run_dir, model_cfg: ModelConfig | None = None, cfg: TrainConfig | None = None, *,
+def _core_for_config(model_cfg):
+    for core_class, config_class in ARCHITECTURES.values():
+        if isinstance(model_cfg, config_class):
+            return core_class(model_cfg)
+    raise TypeError(f"not a core config: {model_cfg!r}")
+
+
+def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
           resume: bool = False, overrides: dict | None = None, progress: bool = True,
           max_minutes: float | None = None):
-    """Train (or resume) a DiScoFormer core; returns the trained model.
+    """Train (or resume) a core (``model_cfg``: a config of :mod:`scoreoracle.models`); returns it.
 
     ``run_dir`` receives ``checkpoint.pt`` every ``cfg.checkpoint_minutes`` and at the end,
     ``metrics.jsonl`` (one line per evaluation) and ``config.json``.  With ``resume=True`` the
@@ -201,16 +180,20 @@ def train(run_dir, model_cfg: ModelConfig | None = None, cfg: TrainConfig | None
         step, elapsed = state["step"], state["elapsed_seconds"]
     else:
         if model_cfg is None:
-            raise ValueError("a new run needs a ModelConfig")
+            raise ValueError("a new run needs a core config (scoreoracle.models)")
         cfg = cfg or TrainConfig()
         torch.manual_seed(cfg.seed)
         generator.manual_seed(cfg.seed)
-        model = DiScoFormerCore(model_cfg)
+        model = _core_for_config(model_cfg)
         optimizer = make_optimizer(model, cfg)
         step, elapsed = 0, 0.0
-    model.config = replace(model.config, size_feature_max=cfg.context_sizes[1])
+    if model.architecture == "transformer":
+        model.config = replace(model.config, size_feature_max=cfg.context_sizes[1])
+    fixed_dim = getattr(model.config, "dim", None)
+    if fixed_dim is None and not cfg.dim_groups:
+        raise ValueError("a dimension-free core needs TrainConfig.dim_groups")
+    eval_dims = (fixed_dim,) if fixed_dim else (2, 10, 50)
     torch.set_num_threads(cfg.threads)
-    d = model.config.dim
     (run_dir / "config.json").write_text(json.dumps(
         {"model": model.config.to_dict(), "train": asdict(cfg),
          "parameters": model.n_parameters()}, indent=2))
@@ -219,12 +202,13 @@ def train(run_dir, model_cfg: ModelConfig | None = None, cfg: TrainConfig | None
     session_start = time.time()
     last_save = time.time()
     running = None
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=f"train d={d}")
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train")
     model.train()
     while step < cfg.steps:
-        n = draw_context_size(cfg, generator)
-        b = max(1, cfg.tokens_per_batch // n)
-        batch = make_batch(d, b, n, cfg.n_queries, modes=cfg.modes,
+        d = fixed_dim or draw_dimension(cfg.dim_groups, generator)
+        family = draw_family(cfg.families, generator) if len(cfg.families) > 1 else cfg.families[0][0]
+        n = log_uniform_int(max(cfg.context_sizes[0], 4 * d), max(cfg.context_sizes[1], 4 * d), generator)
+        batch = make_batch(d, max(1, cfg.tokens_per_batch // n), n, cfg.n_queries, family=family, modes=cfg.modes,
                            other_fraction=cfg.other_gmm_fraction, generator=generator)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, cfg)
@@ -242,8 +226,9 @@ def train(run_dir, model_cfg: ModelConfig | None = None, cfg: TrainConfig | None
         done = step >= cfg.steps
         if step % cfg.eval_every == 0 or done:
             model.eval()
-            record = {"step": step, "minutes": (time.time() - started) / 60, "loss": running,
-                      **evaluate(model, d, n_gmms=cfg.eval_gmms)}
+            record = {"step": step, "minutes": (time.time() - started) / 60, "loss": running}
+            for d_eval in eval_dims:
+                record.update(evaluate(model, d_eval, n_gmms=cfg.eval_gmms))
             model.train()
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()

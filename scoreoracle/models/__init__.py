@@ -1,0 +1,29 @@
+"""Core networks: map whitened context points (B, n, d) and queries (B, m, d) to the whitened
+log-density (B, m) and score (B, m, d).
+
+Every core has a class attribute ``architecture`` (the tag stored in its weights' metadata), a
+``config`` dataclass with ``to_dict``/``from_dict``, and the inference interface the oracles use:
+``encode(context, log_weights, n_eff, chunk_size) -> EncodedContext``, ``decode(queries, encoded)``
+and ``at_context(encoded)``.
+"""
+
+from __future__ import annotations
+
+from .equivariant import EquivariantConfig, EquivariantCore
+from .transformer import TransformerConfig, TransformerCore
+
+ARCHITECTURES = {core.architecture: (core, config) for core, config in
+                 ((TransformerCore, TransformerConfig), (EquivariantCore, EquivariantConfig))}
+
+
+def build_core(architecture: str, config: dict):
+    """A fresh (untrained) core of the tagged architecture from its config dict."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; this version knows {sorted(ARCHITECTURES)} "
+                         "(a newer scoreoracle may be needed)")
+    core_class, config_class = ARCHITECTURES[architecture]
+    return core_class(config_class.from_dict(config))
+
+
+__all__ = ["ARCHITECTURES", "build_core", "EquivariantConfig", "EquivariantCore", "TransformerConfig",
+           "TransformerCore"]

@@ -1,0 +1,85 @@
+"""Test-time adaptation: fine-tune a copy of a core on one sample set without labels.
+
+The paper's consistency loss ‖S(X, Q) − ∇_Q T(X, Q)‖² (score head vs the gradient of the
+log-density head at queries Q) is minimised over the weights with Adam.  Guards make it safe to
+call on anything:
+
+* memory is bounded like inference: the context is a seeded random subset of at most
+  ``max_context`` samples (the loss needs double backward through the attention, O(context²));
+* the queries are split into a training part and a held-out part; the adapted core is kept only
+  if the held-out consistency loss decreased, otherwise the original core is returned;
+* a non-finite loss or weight at any step returns the original core.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..validation import check_positive_float, check_positive_int
+
+
+@dataclass(frozen=True)
+class AdaptationReport:
+    """Held-out consistency loss before and after adaptation, and whether the copy was kept."""
+
+    held_out_before: float
+    held_out_after: float
+    kept: bool
+    reason: str
+
+
+def consistency_loss(core, context, queries):
+    """mean‖S(X, Q) − ∇_Q T(X, Q)‖² in whitened coordinates, differentiable in the weights.
+    context (1, n, d), queries (1, m, d).  Uses the math attention backend: torch's fused CPU
+    attention has no double backward."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    queries = queries.detach().clone().requires_grad_(True)
+    with sdpa_kernel(SDPBackend.MATH):
+        log_f, score = core(context.detach(), queries)
+        n = context.shape[1]
+        grad_q, = torch.autograd.grad(log_f[:, n:].sum(), queries, create_graph=True)
+        return ((score[:, n:] - grad_q) ** 2).sum(-1).mean()
+
+
+def adapt_core(core, z, steps: int = 4, *, lr: float = 1e-4, max_queries: int = 1024,
+               max_context: int = 2048, held_out_fraction: float = 0.25, seed: int = 0):
+    """Adapt ``core`` to whitened samples z (n, d).  Returns (core, AdaptationReport): a
+    fine-tuned copy, or ``core`` itself when adaptation did not lower the held-out loss."""
+    steps = check_positive_int(steps, "steps")
+    lr = check_positive_float(lr, "lr")
+    max_queries = check_positive_int(max_queries, "max_queries")
+    max_context = check_positive_int(max_context, "max_context")
+    held_out_fraction = check_positive_float(held_out_fraction, "held_out_fraction")
+    if held_out_fraction >= 1:
+        raise ValueError(f"held_out_fraction must be in (0, 1), got {held_out_fraction!r}")
+    if max_queries < 2:
+        raise ValueError(f"max_queries must be at least 2 (training and held-out queries), got {max_queries}")
+    g = torch.Generator().manual_seed(seed)
+    z = z.detach().to(torch.float32)
+    n = z.shape[0]
+    context = z[torch.randperm(n, generator=g)[:max_context]].unsqueeze(0)
+    picked = z[torch.randperm(n, generator=g)[:max_queries]]
+    n_held = max(1, int(round(held_out_fraction * len(picked))))
+    held, train = picked[:n_held].unsqueeze(0), picked[n_held:].unsqueeze(0)
+    original_dtype = next(core.parameters()).dtype
+    adapted = copy.deepcopy(core).to(torch.float32).train()
+    before = float(consistency_loss(adapted, context, held).detach())
+    opt = torch.optim.Adam(adapted.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = consistency_loss(adapted, context, train)
+        if not torch.isfinite(loss):
+            return core, AdaptationReport(before, math.nan, False, "non-finite training loss")
+        loss.backward()
+        opt.step()
+        if not all(bool(torch.isfinite(p).all()) for p in adapted.parameters()):
+            return core, AdaptationReport(before, math.nan, False, "non-finite weights (lr too large?)")
+    after = float(consistency_loss(adapted.eval(), context, held).detach())
+    if not math.isfinite(after) or after >= before:
+        return core, AdaptationReport(before, after, False, "held-out consistency loss did not decrease")
+    return adapted.to(original_dtype), AdaptationReport(before, after, True, "held-out consistency loss decreased")

@@ -1,0 +1,132 @@
+"""Input checks shared by every public entry point (oracles and solvers).
+
+Errors name the argument, what was expected and what was received, and say how to fix it.
+Point sets are converted to float64 torch tensors of shape (n, d) on their own device; a torch
+input that requires grad keeps its autograd graph.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch
+
+
+def check_points(x, name: str, *, allow_empty: bool = False) -> torch.Tensor:
+    """An array-like of points as a float64 tensor (n, d).
+
+    Accepts numpy arrays, torch tensors and nested lists; a 1-D input is read as n points in
+    d = 1.  Raises ``TypeError``/``ValueError`` for non-numeric, wrong-rank or non-finite input,
+    and for empty input unless ``allow_empty`` (then m = 0 rows are fine, d must still be > 0).
+    """
+    if isinstance(x, torch.Tensor):
+        t = x
+    else:
+        if x is None:
+            raise TypeError(f"{name} must be an array of shape (n, d), got None")
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be an array of shape (n, d); could not convert: {exc}") from exc
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise TypeError(f"{name} must be a numeric array of shape (n, d), got dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise TypeError(f"{name} must be real, got complex dtype {t.dtype}")
+    if t.ndim == 1:
+        t = t.unsqueeze(-1)
+    if t.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, d) (sample-major); got an array of rank {t.ndim} "
+                         f"with shape {tuple(t.shape)}")
+    if t.shape[1] == 0 or (t.shape[0] == 0 and not allow_empty):
+        raise ValueError(f"{name} is empty: shape {tuple(t.shape)}")
+    t = t.to(torch.float64)
+    finite = torch.isfinite(t.detach())
+    if not bool(finite.all()):
+        bad = (~finite).any(dim=1).nonzero()[:, 0]
+        raise ValueError(f"{name} contains NaN or infinite values in {bad.numel()} row(s), "
+                         f"first at row {bad[0].item()}; remove or impute them")
+    return t
+
+
+def check_samples(samples, name: str = "samples") -> torch.Tensor:
+    """A context set (n, d) with n ≥ d + 2 (so its covariance is estimable)."""
+    x = check_points(samples, name)
+    n, d = x.shape
+    if n < d + 2:
+        hint = ""
+        if d >= n + 2:  # the transpose would be a valid set: probably scipy's (d, n) layout
+            hint = (f" Arrays are sample-major (n, d); if you passed (d, n) as scipy does, pass "
+                    f"{name}.T")
+        raise ValueError(f"{name} has shape {tuple(x.shape)}: n = {n} point(s) in d = {d} dimensions, but at "
+                         f"least d + 2 = {d + 2} are needed to estimate a non-singular covariance.{hint}")
+    return x
+
+
+def check_queries(queries, dim: int, name: str = "queries", against: str = "samples") -> torch.Tensor:
+    """Query points (m, d) in the dimension of the fitted samples; m = 0 is allowed."""
+    q = check_points(queries, name, allow_empty=True)
+    if q.shape[1] != dim:
+        raise ValueError(f"{name} have dimension {q.shape[1]} but {against} have dimension {dim}: "
+                         f"{name} must be (m, {dim})")
+    return q
+
+
+def check_weights(weights, n: int, dim: int) -> torch.Tensor | None:
+    """Sample weights (n,): non-negative, finite, any scale; returned normalised to sum 1
+    (float64), or None for uniform weights.  At least d + 2 must be positive."""
+    if weights is None:
+        return None
+    w = weights.detach() if isinstance(weights, torch.Tensor) else torch.from_numpy(
+        np.ascontiguousarray(np.asarray(weights, dtype=np.float64)))
+    w = w.to(torch.float64).reshape(-1) if w.ndim == 2 and 1 in w.shape else w.to(torch.float64)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"weights must have shape ({n},), one per sample; got shape {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError("weights contain NaN or infinite values")
+    if bool((w < 0).any()):
+        raise ValueError(f"weights must be non-negative; the smallest is {w.min().item():.3g}")
+    positive = int((w > 0).sum())
+    if positive < dim + 2:
+        raise ValueError(f"only {positive} weight(s) are positive: at least d + 2 = {dim + 2} samples must "
+                         "carry weight to estimate a non-singular covariance")
+    return w / w.sum()
+
+
+def effective_sample_size(weights: torch.Tensor | None, n: int) -> float:
+    """Kish's n_eff = (Σw)²/Σw² (n for uniform weights), as scipy's ``gaussian_kde.neff``."""
+    return float(n) if weights is None else float(1.0 / (weights * weights).sum())
+
+
+def check_positive_int(value, name: str, *, allow_zero: bool = False) -> int:
+    """An integer > 0 (≥ 0 with ``allow_zero``); bools and non-integral numbers are refused."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not ok or value < (0 if allow_zero else 1):
+        what = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"{name} must be {what} integer, got {value!r}")
+    return int(value)
+
+
+def check_positive_float(value, name: str) -> float:
+    """A finite real number > 0 (numpy scalars included, bools refused)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if not ok or not math.isfinite(float(value)) or float(value) <= 0:
+        raise ValueError(f"{name} must be a positive, finite number, got {value!r}")
+    return float(value)
+
+
+def check_dimension(value, name: str = "dim") -> int:
+    """A data dimension: a positive integer (strings such as '2' are refused by name)."""
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be an integer, got the string {value!r}; pass {name}={value.strip()}"
+                        if value.strip().isdigit() else f"{name} must be an integer, got the string {value!r}")
+    return check_positive_int(value, name)
+
+
+def resolve_device(device) -> torch.device:
+    """None → cuda when present, else cpu."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)

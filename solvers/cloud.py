@@ -1,0 +1,56 @@
+"""The oracle's view of a particle cloud: each stage fits the oracle to the current particles
+(or a random subset of them) once and reads their scores.
+
+Oracles are anything satisfying :class:`scoreoracle.contract.ScoreOracle`, or a time-dependent
+analytic oracle with ``at_time(t)`` returning one (:class:`solvers.exact.AnalyticFlowOracle`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def check_oracle(oracle):
+    """Refuse anything that is not a score oracle, naming what is missing."""
+    if oracle is None:
+        raise TypeError("oracle is None: pass a score oracle such as scoreoracle.load() or scoreoracle.KDEOracle()")
+    if not (callable(getattr(oracle, "fit", None)) or callable(getattr(oracle, "at_time", None))):
+        raise TypeError(f"oracle must be a score oracle (with fit(samples, weights=None) and score(samples, "
+                        f"queries=None)), got {type(oracle).__name__}")
+    return oracle
+
+
+def cloud_score(oracle, x, t, *, weights=None, subset=None):
+    """Score of the particle cloud x (n, d) at its own particles, float64 (n, d).
+
+    ``weights`` (n,) are the particles' masses; ``subset`` an index array of the particles the
+    oracle sees as its samples (all of them when None).
+    """
+    if hasattr(oracle, "at_time"):
+        oracle = oracle.at_time(t)
+    if subset is None:
+        s = oracle.score(x, weights=weights)
+    else:
+        s = oracle.fit(x[subset], None if weights is None else weights[subset]).score(x)
+    s = np.asarray(s, dtype=np.float64)
+    if s.shape != x.shape:
+        raise ValueError(f"the oracle returned scores of shape {s.shape} for particles of shape {x.shape}")
+    return s
+
+
+def check_particle_weights(weights, n: int):
+    """Particle masses (n,): non-negative, finite, not all zero; normalised to sum 1 (or None)."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.shape != (n,):
+        raise ValueError(f"weights must have shape ({n},), one per particle; got {np.shape(weights)}")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("weights must be finite, non-negative and not all zero")
+    return w / w.sum()
+
+
+def weighted_moments(x, w):
+    """Mean (d,) and covariance (d, d) of particles x (n, d) with masses w (n,) or None
+    (unbiased for uniform and reliability weights, as numpy's ``cov(aweights=…)``)."""
+    return (x.mean(0) if w is None else w @ x), np.atleast_2d(np.cov(x.T, aweights=w))

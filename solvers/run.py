@@ -1,0 +1,348 @@
+"""The run layer shared by the particle solvers: validation, stepping, snapshots streamed to disk,
+fingerprinted checkpoints with resume, a per-step hook, and divergence detection.
+
+A solver supplies a :class:`ParticleProblem`:
+
+* ``begin_step(step, t, x)`` — called once at the start of every step (and before the final
+  snapshot), before any stage: draw per-step randomness here (an oracle subset, random batches).
+  Randomness must come from :func:`step_rng` so a resumed run draws exactly what the
+  uninterrupted one drew;
+* ``field(x, t) -> dict`` — the velocity under key ``"velocity"`` (n, d) plus whatever the
+  diagnostics need (scores, kernel by-products); the run layer keeps the last field, so a
+  snapshot's diagnostics and the next step's first stage share one evaluation;
+* ``diagnostics(x, t, field) -> dict`` of arrays for a snapshot;
+* ``fingerprint() -> dict`` — everything that determines the run besides the options.
+
+:func:`integrate` does the rest.  With ``checkpoint=folder`` every snapshot is written to its own
+``.npy`` file as it is taken (memory does not grow with the number of snapshots) and the state is
+saved every ``checkpoint_every`` steps; ``resume=True`` continues a run whose fingerprint matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from scoreoracle.validation import check_points, check_positive_float, check_positive_int
+
+from .trajectory import SnapshotStack, Trajectory
+
+
+class SolverDivergenceError(FloatingPointError):
+    """The particle state became non-finite or exploded; ``.trajectory`` ends at the last good state."""
+
+    def __init__(self, message, trajectory: Trajectory):
+        super().__init__(message)
+        self.trajectory = trajectory
+
+
+class _StageDiverged(Exception):
+    """Raised inside a time step when a stage state or velocity is unusable."""
+
+
+def euler(velocity, x, t, dt):
+    return x + dt * velocity(x, t)
+
+
+def heun(velocity, x, t, dt):
+    k1 = velocity(x, t)
+    k2 = velocity(x + dt * k1, t + dt)
+    return x + 0.5 * dt * (k1 + k2)
+
+
+def rk4(velocity, x, t, dt):
+    k1 = velocity(x, t)
+    k2 = velocity(x + 0.5 * dt * k1, t + 0.5 * dt)
+    k3 = velocity(x + 0.5 * dt * k2, t + 0.5 * dt)
+    k4 = velocity(x + dt * k3, t + dt)
+    return x + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+STEPPERS = {"euler": euler, "heun": heun, "rk4": rk4}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a particle run is stepped, recorded and made resumable (the physics aside).
+
+    method : "euler", "heun" or "rk4".
+    save_every : steps between snapshots (default: about 100 snapshots); the end is always saved.
+    checkpoint : a run folder: snapshots stream there and the state is saved every
+        ``checkpoint_every`` steps; ``Trajectory.load(folder)`` reads it back.
+    resume : continue the run saved in ``checkpoint`` (refused if it was a different run).
+    oracle_samples : give the oracle a random subset of this many particles as its samples
+        (O(n·m) instead of O(n²)); drawn anew every stage from the per-step seed.
+    seed : seed of every random draw of the run.
+    progress : tqdm progress bar.
+    explode_factor : a state whose largest |x| exceeds this × the initial RMS radius diverged.
+    """
+
+    method: str = "heun"
+    save_every: int | None = None
+    checkpoint: str | os.PathLike | None = None
+    checkpoint_every: int = 50
+    resume: bool = False
+    oracle_samples: int | None = None
+    seed: int = 0
+    progress: bool = False
+    explode_factor: float = 1e6
+
+    def __post_init__(self):
+        if self.method not in STEPPERS:
+            raise ValueError(f"method must be one of {sorted(STEPPERS)}, got {self.method!r}")
+        if self.save_every is not None:
+            check_positive_int(self.save_every, "save_every")
+        check_positive_int(self.checkpoint_every, "checkpoint_every")
+        check_positive_int(self.seed, "seed", allow_zero=True)
+        check_positive_float(self.explode_factor, "explode_factor")
+        if self.resume and self.checkpoint is None:
+            raise ValueError("resume=True needs checkpoint= (the run folder to resume from)")
+
+    @classmethod
+    def from_kwargs(cls, options: dict) -> "RunOptions":
+        """RunOptions from solver keyword arguments, naming any unknown one."""
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(f"unknown run option(s) {unknown}; run options are {sorted(known)}")
+        return cls(**options)
+
+    def fingerprint(self) -> dict:
+        """The options that change the computed trajectory (not where or how it is stored)."""
+        return {k: v for k, v in asdict(self).items() if k in ("method", "save_every", "oracle_samples", "seed")}
+
+
+def step_rng(seed: int, step: int, stream: int = 0) -> np.random.Generator:
+    """The random generator of one step (and stream): a function of (seed, step, stream) only."""
+    return np.random.default_rng([seed, step, stream])
+
+
+def check_particles(particles, name: str = "particles") -> np.ndarray:
+    """Particles (n, d) as a contiguous float64 array: finite, n ≥ d + 2, sample-major."""
+    x = check_points(particles, name).detach().cpu().numpy()
+    n, d = x.shape
+    if n < d + 2:
+        hint = f"; arrays are (n, d), pass {name}.T" if d >= n + 2 else ""
+        raise ValueError(f"{name} has shape {x.shape}: at least d + 2 = {d + 2} particles are needed{hint}")
+    return np.ascontiguousarray(x)
+
+
+def check_time_arguments(t_span, dt):
+    """(t0, t1, n_steps) from t_span = (t0, t1), t1 > t0, and a positive dt (shrunk to fit)."""
+    try:
+        t0, t1 = (float(t) for t in t_span)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"t_span must be a pair (t_start, t_end), got {t_span!r}") from exc
+    if not (math.isfinite(t0) and math.isfinite(t1)):
+        raise ValueError(f"t_span must be finite, got {t_span!r}")
+    if t1 <= t0:
+        raise ValueError(f"t_span must increase (t_end > t_start), got {t_span!r}; "
+                         "backward integration is not supported")
+    dt = check_positive_float(dt, "dt")
+    return t0, t1, max(1, math.ceil((t1 - t0) / dt - 1e-9))
+
+
+def check_oracle_samples(value, n: int, d: int):
+    if value is None:
+        return None
+    value = check_positive_int(value, "oracle_samples")
+    if value < d + 2:
+        raise ValueError(f"oracle_samples must be at least d + 2 = {d + 2}, got {value}")
+    return min(value, n)
+
+
+def callable_fingerprint(fn) -> str:
+    """A description of a user callable that is stable across processes: module, name, code,
+    constants, defaults and the values it closes over (arrays by content, callables recursively)."""
+    if fn is None:
+        return "None"
+    code = getattr(fn, "__code__", None)
+    parts = [getattr(fn, "__module__", "") or "", getattr(fn, "__qualname__", type(fn).__qualname__)]
+    if code is not None:
+        parts += [code.co_code.hex(), _stable(code.co_consts), _stable(getattr(fn, "__defaults__", None))]
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                parts.append(_stable(cell.cell_contents))
+            except ValueError:  # an empty cell
+                continue
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _stable(value) -> str:
+    if isinstance(value, np.ndarray):
+        return hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest() + str(value.shape)
+    if isinstance(value, (int, float, complex, str, bytes, bool, type(None))):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(_stable(v) for v in value) + ")"
+    if callable(value):
+        return callable_fingerprint(value)
+    return type(value).__qualname__  # no stable content description: its type only
+
+
+def oracle_fingerprint(oracle) -> str:
+    fp = getattr(oracle, "fingerprint", None)
+    return fp() if callable(fp) else repr(oracle)
+
+
+class ParticleProblem:
+    """Base of a solver's problem (see the module docstring); ``begin_step`` does nothing."""
+
+    def begin_step(self, step: int, t: float, x: np.ndarray):
+        pass
+
+    def field(self, x, t) -> dict:
+        raise NotImplementedError
+
+    def diagnostics(self, x, t, field: dict) -> dict:
+        raise NotImplementedError
+
+    def fingerprint(self) -> dict:
+        raise NotImplementedError
+
+
+@dataclass
+class _Recorder:
+    """Snapshots in memory, or streamed to ``folder/snapshots`` (one .npy per snapshot)."""
+
+    folder: Path | None
+    times: list = field(default_factory=list)
+    states: list = field(default_factory=list)
+    diags: dict = field(default_factory=dict)
+
+    def add(self, x, t, diagnostics: dict):
+        if self.folder is None:
+            self.states.append(x.copy())
+        else:
+            _atomic_npy(self.folder / "snapshots" / f"{len(self.times):06d}.npy", x)
+        self.times.append(t)
+        for name, value in diagnostics.items():
+            self.diags.setdefault(name, []).append(np.asarray(value, dtype=float))
+
+    def trajectory(self) -> Trajectory:
+        particles = (np.stack(self.states) if self.folder is None
+                     else SnapshotStack(self.folder / "snapshots", len(self.times)))
+        return Trajectory(np.array(self.times), particles, {k: np.stack(v) for k, v in self.diags.items()})
+
+    def save_record(self):
+        """Times and diagnostics (small) next to the streamed snapshots."""
+        Trajectory(np.array(self.times), None, {k: np.stack(v) for k, v in self.diags.items()}) \
+            .save_metadata(self.folder)
+
+
+def _atomic_npy(path: Path, array):
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def _atomic_json(path: Path, data):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _prepare_folder(folder: Path, fingerprint: str, resume: bool):
+    """Create the run folder before any work; refuse to resume a different run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "snapshots").mkdir(exist_ok=True)
+    run_file = folder / "run.json"
+    if resume and run_file.exists():
+        stored = json.loads(run_file.read_text())["fingerprint"]
+        if stored != fingerprint:
+            raise ValueError(f"checkpoint {folder} belongs to a different run (other particles, oracle, "
+                             "physics, time grid or options); use another folder or resume=False")
+        return True
+    _atomic_json(run_file, {"fingerprint": fingerprint})
+    return False
+
+
+def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOptions, desc="particles"):
+    """Advance ``particles`` (n, d) over ``t_span`` with the problem's field; returns a Trajectory.
+
+    dt is shrunk so that a whole number of steps spans t_span exactly.  Snapshots (state plus
+    diagnostics) are taken every ``options.save_every`` steps and at the end.
+    """
+    from tqdm.auto import tqdm
+
+    x = check_particles(particles)
+    t0, t1, n_steps = check_time_arguments(t_span, dt)
+    h = (t1 - t0) / n_steps
+    save_every = options.save_every or max(1, n_steps // 100)
+    fingerprint = hashlib.sha256(json.dumps(
+        {"problem": problem.fingerprint(), "options": options.fingerprint(), "t_span": [t0, t1],
+         "n_steps": n_steps, "particles": hashlib.sha256(x.tobytes()).hexdigest(), "shape": x.shape},
+        sort_keys=True, default=str).encode()).hexdigest()
+    folder = None if options.checkpoint is None else Path(options.checkpoint)
+    recorder = _Recorder(folder)
+    start = 0
+    if folder is not None and _prepare_folder(folder, fingerprint, options.resume) and (folder / "state.npz").exists():
+        with np.load(folder / "state.npz") as state:
+            start, x = int(state["step"]), state["state"].copy()
+        saved = Trajectory.load(folder)
+        recorder.times, recorder.diags = list(saved.times), {k: list(v) for k, v in saved.diagnostics.items()}
+    scale = max(float(np.sqrt((check_particles(particles) ** 2).sum(1).mean())), 1e-300)
+    memo: dict = {}
+
+    def checked(state, t):
+        if not np.isfinite(state).all():
+            raise _StageDiverged("non-finite values")
+        if np.abs(state).max() > options.explode_factor * scale:
+            raise _StageDiverged("an exploding state")
+
+    def field_at(state, t):
+        if memo and memo["t"] == t and (memo["x"] is state or np.array_equal(memo["x"], state)):
+            return memo["field"]
+        checked(state, t)
+        value = problem.field(state, t)
+        if not np.isfinite(value["velocity"]).all():
+            raise _StageDiverged("a non-finite velocity")
+        memo.update(t=t, x=state, field=value)
+        return value
+
+    def velocity(state, t):
+        return field_at(state, t)["velocity"]
+
+    def save_state(step, state):
+        if folder is not None:
+            recorder.save_record()
+            tmp = folder / "state.tmp.npz"
+            np.savez(tmp, step=step, state=state)
+            os.replace(tmp, folder / "state.npz")
+
+    bar = tqdm(total=n_steps, initial=start, disable=not options.progress, desc=desc)
+    for step in range(start, n_steps + 1):
+        t = t1 if step == n_steps else t0 + step * h
+        memo.clear()
+        problem.begin_step(step, t, x)
+        if (step % save_every == 0 or step == n_steps) and (not recorder.times or recorder.times[-1] < t):
+            try:
+                recorder.add(x, t, problem.diagnostics(x, t, field_at(x, t)))
+            except _StageDiverged as exc:
+                raise SolverDivergenceError(f"the state at t = {t:.6g} has {exc}", recorder.trajectory()) from None
+        if step != start and (step % options.checkpoint_every == 0 or step == n_steps):
+            save_state(step, x)
+        if step == n_steps:
+            break
+        try:
+            new = STEPPERS[options.method](velocity, x, t, h)
+            checked(new, t + h)
+        except _StageDiverged as exc:
+            if not recorder.times or recorder.times[-1] != t:
+                recorder.add(x, t, problem.diagnostics(x, t, field_at(x, t)))
+            save_state(step, x)
+            raise SolverDivergenceError(
+                f"step {step + 1}/{n_steps} (t = {t:.6g} → {t + h:.6g}) produced {exc}; stopped, the "
+                f"trajectory ends at the last good state t = {t:.6g}. Reduce dt or check the drift/oracle.",
+                recorder.trajectory()) from None
+        x = new
+        bar.update(1)
+    bar.close()
+    return recorder.trajectory()

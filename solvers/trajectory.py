@@ -1,0 +1,94 @@
+"""Particle trajectories: snapshot times, particle states and diagnostics, in memory or on disk.
+
+A trajectory folder holds ``times.npy`` (T,), ``diagnostics.npz`` (name → (T, ...)) and
+``snapshots/000000.npy`` … one (n, d) file per snapshot, so a long run's snapshots never need to
+fit in memory at once; :class:`SnapshotStack` reads them on demand.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+class SnapshotStack:
+    """Read-only (T, n, d) view of the snapshot files of a trajectory folder, loaded on indexing."""
+
+    def __init__(self, folder, count: int):
+        self.folder, self.count = Path(folder), count
+        first = np.load(self.folder / f"{0:06d}.npy", mmap_mode="r") if count else np.zeros((0, 0))
+        self.shape = (count, *first.shape)
+        self.dtype = first.dtype
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, index):
+        if isinstance(index, tuple):
+            return self[index[0]][index[1:]] if not isinstance(index[0], slice) else np.asarray(self)[index]
+        if isinstance(index, slice):
+            return np.stack([self[i] for i in range(*index.indices(self.count))])
+        i = int(index)
+        if not -self.count <= i < self.count:
+            raise IndexError(f"snapshot {index} out of range for {self.count} snapshots")
+        return np.load(self.folder / f"{i % self.count:06d}.npy")
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.stack([self[i] for i in range(self.count)]) if self.count else np.zeros(self.shape)
+        return out if dtype is None else out.astype(dtype)
+
+    def __repr__(self):
+        return f"SnapshotStack({self.count} snapshots of shape {self.shape[1:]} in {self.folder})"
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Saved snapshots of a particle run.
+
+    times : (T,) snapshot times (first = start, last = end).
+    particles : (T, n, d) particle states (an array, or a :class:`SnapshotStack` for runs streamed
+        to disk; ``np.asarray`` loads it whole).
+    diagnostics : name → (T, ...) array of per-snapshot diagnostics.
+    """
+
+    times: np.ndarray
+    particles: object
+    diagnostics: dict = field(default_factory=dict)
+
+    @property
+    def final(self) -> np.ndarray:
+        """The last saved state (n, d)."""
+        return self.particles[-1]
+
+    def save_metadata(self, folder):
+        """Write times and diagnostics (not the snapshots) into ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, write in (("times.npy", lambda p: np.save(p, self.times)),
+                            ("diagnostics.npz", lambda p: np.savez(p, **self.diagnostics))):
+            tmp = folder / ("tmp." + name)
+            write(tmp)
+            os.replace(tmp, folder / name)
+
+    def save(self, folder):
+        """Write the whole trajectory to a folder (:meth:`load` reads it back)."""
+        folder = Path(folder)
+        (folder / "snapshots").mkdir(parents=True, exist_ok=True)
+        for i in range(len(self.times)):
+            np.save(folder / "snapshots" / f"{i:06d}.npy", np.asarray(self.particles[i]))
+        self.save_metadata(folder)
+
+    @classmethod
+    def load(cls, folder) -> "Trajectory":
+        """A trajectory saved by :meth:`save` or streamed by a run with ``checkpoint=folder``
+        (particles are read lazily)."""
+        folder = Path(folder)
+        if not (folder / "times.npy").is_file():
+            raise FileNotFoundError(f"{folder} holds no trajectory (no times.npy)")
+        times = np.load(folder / "times.npy")
+        with np.load(folder / "diagnostics.npz") as diags:
+            diagnostics = {k: diags[k] for k in diags.files}
+        return cls(times, SnapshotStack(folder / "snapshots", len(times)), diagnostics)
