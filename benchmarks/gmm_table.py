@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import scoreoracle
-from scoreoracle.evaluation import evaluate_estimators, protocol_cells
+from scoreoracle.training.evaluation import evaluate_estimators, protocol_cells
 
 from _common import OUT, machine_note, markdown_table, write_section
 
