@@ -3,13 +3,16 @@ log-density (B, m) and score (B, m, d).
 
 Every core has a class attribute ``architecture`` (the tag stored in its weights' metadata), a
 ``config`` dataclass with ``to_dict``/``from_dict``, and the inference interface the oracles use:
-``encode(context, log_weights, n_eff, chunk_size) -> EncodedContext``, ``decode(queries, encoded)``
-and ``at_context(encoded)``.
+``encode(context, log_weights, n_eff, chunk_size)`` → an encoded context, ``decode(queries,
+encoded)`` and ``at_context(encoded)``.  These return the log-density *relative to the standard
+normal* (log f_w − log N(z; 0, I)) and the score, so the oracle can add the large Gaussian term in
+float64; ``forward`` (training) returns the full log f_w.
 """
 
 from __future__ import annotations
 
 from .equivariant import EquivariantConfig, EquivariantCore
+from .gaussian import standard_normal_log_density
 from .transformer import TransformerConfig, TransformerCore
 
 ARCHITECTURES = {core.architecture: (core, config) for core, config in
@@ -25,5 +28,5 @@ def build_core(architecture: str, config: dict):
     return core_class(config_class.from_dict(config))
 
 
-__all__ = ["ARCHITECTURES", "build_core", "EquivariantConfig", "EquivariantCore", "TransformerConfig",
+__all__ = ["ARCHITECTURES", "build_core", "standard_normal_log_density", "EquivariantConfig", "EquivariantCore", "TransformerConfig",
            "TransformerCore"]

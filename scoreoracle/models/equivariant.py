@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .gaussian import standard_normal_log_density
+
 LOG_2PI = math.log(2 * math.pi)
 REFERENCE_SIZE = 1024
 
@@ -239,11 +241,11 @@ class EquivariantCore(nn.Module):
         return self.embed(features), -z
 
     def _outputs(self, h, s, z, log_kdes):
-        d = z.shape[-1]
-        log_gauss = -0.5 * (z * z).sum(-1) - 0.5 * d * LOG_2PI
+        """(log f_w − log N(z; 0, I), s_w): a learned mixture of the heads' log-KDE excesses over the
+        Gaussian fit plus a residual."""
         coef = self.head_log_density(self.norm_out(h))  # (B, L, depth·H + 1)
-        log_f = log_gauss + (coef[..., :-1] * torch.cat(log_kdes, dim=-1)).sum(-1) + math.sqrt(d) * coef[..., -1]
-        return log_f, s
+        excess = (coef[..., :-1] * torch.cat(log_kdes, dim=-1)).sum(-1) + math.sqrt(z.shape[-1]) * coef[..., -1]
+        return excess, s
 
     def _run(self, z, ctx: EncodedContext, chunk_size: int = 1024):
         """Outputs at whitened points z (B, L, d) for a fully encoded context."""
@@ -276,11 +278,11 @@ class EquivariantCore(nn.Module):
             ctx.layers.append(lc)
             h, s, log_kde = layer(h, s, z, lc, rule, ctx.log_n, chunk_size)
             log_kdes.append(log_kde)
-        ctx.outputs = self._outputs(h, s, z, log_kdes)
+        ctx.outputs = self._outputs(h, s, z, log_kdes)  # relative to N(0, I)
         return ctx
 
     def decode(self, queries, ctx: EncodedContext, chunk_size: int = 1024):
-        """Outputs at whitened queries (B, m, d): (log f_w (B, m), s_w (B, m, d))."""
+        """Outputs at whitened queries (B, m, d): (log f_w − log N(0, I) (B, m), s_w (B, m, d))."""
         return self._run(queries, ctx, chunk_size)
 
     def at_context(self, ctx: EncodedContext):
@@ -290,4 +292,6 @@ class EquivariantCore(nn.Module):
     def forward(self, context, queries=None, log_weights=None, n_eff=None):
         """Training pass: outputs at the context points, then at ``queries`` if given
         ((B, n[+m]) and (B, n[+m], d))."""
-        return self.encode(context, log_weights, n_eff, queries=queries).outputs
+        excess, score = self.encode(context, log_weights, n_eff, queries=queries).outputs
+        points = context if queries is None else torch.cat([context, queries], dim=1)
+        return standard_normal_log_density(points) + excess, score

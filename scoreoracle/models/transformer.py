@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOG_2PI = math.log(2 * math.pi)
+from .gaussian import standard_normal_log_density
+
 REFERENCE_SIZE = 1024
 
 
@@ -172,19 +173,21 @@ class TransformerCore(nn.Module):
         return self.embed(torch.cat([z, lift, size], dim=-1))
 
     def _heads(self, tokens, z):
+        """(log f_w − log N(z; 0, I), s_w): residuals on the whitened Gaussian fit."""
         h = self.norm_out(tokens)
-        log_f = -0.5 * (z * z).sum(-1) - 0.5 * z.shape[-1] * LOG_2PI + self.head_log_density(h).squeeze(-1)
-        return log_f, -z + self.head_score(h)
+        return self.head_log_density(h).squeeze(-1), -z + self.head_score(h)
 
     def forward(self, context, queries=None, log_weights=None, n_eff=None):
         """Training pass: outputs at the context points, then at ``queries`` if given
         ((B, n[+m]) and (B, n[+m], d)).  The same code path as inference, in a single chunk."""
         ctx = self.encode(context, log_weights, n_eff, chunk_size=context.shape[1])
-        log_f, score = self.at_context(ctx)
-        if queries is None:
-            return log_f, score
-        log_f_q, score_q = self.decode(queries, ctx)
-        return torch.cat([log_f, log_f_q], dim=1), torch.cat([score, score_q], dim=1)
+        excess, score = self.at_context(ctx)
+        points = context
+        if queries is not None:
+            excess_q, score_q = self.decode(queries, ctx)
+            excess, score = torch.cat([excess, excess_q], dim=1), torch.cat([score, score_q], dim=1)
+            points = torch.cat([context, queries], dim=1)
+        return standard_normal_log_density(points) + excess, score
 
     # --- encode the context once (in row chunks), then stream query chunks: memory O(chunk · n) ---
 
@@ -210,7 +213,8 @@ class TransformerCore(nn.Module):
         return ctx
 
     def decode(self, queries, ctx: TransformerContext):
-        """Outputs at one chunk of queries (B, m, d) given the encoded context."""
+        """Outputs at one chunk of queries (B, m, d) given the encoded context (log-density
+        relative to N(0, I), score)."""
         tokens = self._features(queries, ctx.n_eff)
         cache = ctx.cache
         if self.kernel is not None:

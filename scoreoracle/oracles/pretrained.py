@@ -15,6 +15,7 @@ import torch
 from .. import weights as checkpoints
 from ..contract import FittedOracle, Oracle
 from ..distributions import random_rotations
+from ..models import standard_normal_log_density
 from ..validation import check_dimension, check_positive_int, effective_sample_size, resolve_device
 from ..whitening import fit_whitening
 from .adaptation import adapt_core
@@ -96,7 +97,8 @@ class FittedDiScoFormer(FittedOracle):
         super().__init__(samples, device=oracle.device, chunk_size=oracle.chunk_size, progress=oracle.progress)
         self.core, self.dtype = oracle.core, oracle.dtype
         self.whitening = fit_whitening(samples, weights)
-        self.z = self.whitening.apply(samples).to(self.dtype)
+        self.z64 = self.whitening.apply(samples)
+        self.z = self.z64.to(self.dtype)
         n_eff = effective_sample_size(weights, self.n)
         log_weights = None if weights is None else torch.log(weights).to(self.dtype).unsqueeze(0)
         self.frames = oracle._frames(self.dim)
@@ -104,19 +106,21 @@ class FittedDiScoFormer(FittedOracle):
             self.contexts = [self.core.encode((self.z @ frame).unsqueeze(0), log_weights, n_eff, self.chunk_size)
                              for frame in self.frames]
 
-    def _combine(self, outputs):
-        """Average per-frame whitened outputs (frame Q: s_w(z) = s'(zQ)·Qᵀ) and map back to data space."""
-        log_f = sum(o[0] for o in outputs) / len(outputs)
-        score = sum(o[1] @ frame.T for o, frame in zip(outputs, self.frames)) / len(outputs)
-        return self.whitening.unwhiten_outputs(log_f[0], score[0])
+    def _combine(self, outputs, z64):
+        """Average per-frame whitened outputs (frame Q: s_w(z) = s'(zQ)·Qᵀ), add the standard normal
+        log-density in float64, and map back to data space."""
+        excess = sum(o[0] for o in outputs)[0].to(torch.float64) / len(outputs)
+        score = sum(o[1] @ frame.T for o, frame in zip(outputs, self.frames))[0] / len(outputs)
+        return self.whitening.unwhiten_outputs(standard_normal_log_density(z64) + excess, score)
 
     def _evaluate(self, q):
-        zq = self.whitening.apply(q).to(self.dtype)
+        z64 = self.whitening.apply(q)
+        zq = z64.to(self.dtype)
         return self._combine([self.core.decode((zq @ frame).unsqueeze(0), ctx)
-                              for frame, ctx in zip(self.frames, self.contexts)])
+                              for frame, ctx in zip(self.frames, self.contexts)], z64)
 
     def _at_samples(self):
-        return self._combine([self.core.at_context(ctx) for ctx in self.contexts])
+        return self._combine([self.core.at_context(ctx) for ctx in self.contexts], self.z64)
 
 
 class PretrainedOracle(Oracle):
