@@ -5,6 +5,13 @@ from pathlib import Path
 from scoreoracle import KDEOracle, load
 from solvers import BlobOracle
 
+OUT = Path(__file__).resolve().parent / "out"  # examples/out/, wherever a script is run from
+
+
+def default_out(filename: str) -> str:
+    """Default path of an example's figure, inside examples/out/ (ignored by git)."""
+    return str(OUT / filename)
+
 
 def standard_oracles(include_blob: bool = True) -> dict:
     """The shipped DiScoFormer, Scott KDE and (optionally) the blob method."""

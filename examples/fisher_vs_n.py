@@ -14,7 +14,7 @@ import scoreoracle
 from scoreoracle import ExactOracle, GaussianMixture, KDEOracle
 from solvers import fisher_information
 
-from example_utils import figure, save
+from example_utils import default_out, figure, save
 from sd_kde_demo import MIXTURES
 
 GAUSS_COV = torch.tensor([[1.0, 0.6], [0.6, 0.8]], dtype=torch.float64)
@@ -54,7 +54,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000, 5000])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--out", default="examples/out/fisher_vs_n.png")
+    parser.add_argument("--out", default=default_out("fisher_vs_n.png"))
     args = parser.parse_args(argv)
     rows = run(args.sizes, args.seeds)
     print(f"{'case':<14}{'n':>6}{'truth':>9}{'ours bias%':>12}{'ours rmse%':>12}{'KDE bias%':>11}{'exact rmse%':>13}{'ours −E∇·ŝ':>12}")

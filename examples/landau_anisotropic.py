@@ -14,7 +14,7 @@ import numpy as np
 from solvers import simulate_landau
 from solvers.exact import maxwell_covariance
 
-from example_utils import figure, save, standard_oracles
+from example_utils import default_out, figure, save, standard_oracles
 
 C = 1 / 24
 SIGMA0 = np.diag([1.8, 0.2, 1.0])
@@ -42,7 +42,7 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--t-end", type=float, default=1.0)
     parser.add_argument("--dt", type=float, default=0.05)
-    parser.add_argument("--out", default="examples/out/landau_anisotropic.png")
+    parser.add_argument("--out", default=default_out("landau_anisotropic.png"))
     args = parser.parse_args(argv)
     cov0, results = run(args.n, args.t_end, args.dt)
     exact = maxwell_covariance(args.t_end, cov0, C)

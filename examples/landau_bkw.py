@@ -14,7 +14,7 @@ import numpy as np
 from solvers import simulate_landau
 from solvers.exact import BKW
 
-from example_utils import figure, save, standard_oracles
+from example_utils import default_out, figure, save, standard_oracles
 
 
 def run(n=2000, t_end=1.0, dt=0.05, seed=0, oracles=None):
@@ -42,7 +42,7 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--t-end", type=float, default=1.0)
     parser.add_argument("--dt", type=float, default=0.05)
-    parser.add_argument("--out", default="examples/out/landau_bkw.png")
+    parser.add_argument("--out", default=default_out("landau_bkw.png"))
     args = parser.parse_args(argv)
     bkw, results = run(args.n, args.t_end, args.dt)
     print(f"2-D BKW, n = {args.n}, t ∈ [0, {args.t_end}], Heun dt = {args.dt}")

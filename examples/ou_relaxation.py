@@ -14,7 +14,7 @@ import numpy as np
 from solvers import simulate_fokker_planck
 from solvers.exact import AnalyticFlowOracle, ou_flow_map, ou_variance
 
-from example_utils import figure, save, standard_oracles
+from example_utils import default_out, figure, save, standard_oracles
 
 V0 = 0.1
 
@@ -35,7 +35,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--d", type=int, default=2)
-    parser.add_argument("--out", default="examples/out/ou_relaxation.png")
+    parser.add_argument("--out", default=default_out("ou_relaxation.png"))
     args = parser.parse_args(argv)
     results = run(args.n, args.d)
     print(f"OU relaxation d = {args.d}, n = {args.n}, t ∈ [0.1, 1.1], Heun: pathwise error vs exact flow")

@@ -18,7 +18,7 @@ import torch
 import scoreoracle
 from scoreoracle import ExactOracle, GaussianMixture, KDEOracle
 
-from example_utils import figure, save
+from example_utils import default_out, figure, save
 
 
 def example_mixture() -> GaussianMixture:
@@ -47,7 +47,7 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=1024, help="number of samples")
     parser.add_argument("--queries", type=int, default=2000, help="number of fresh query points")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="examples/out/quickstart.png")
+    parser.add_argument("--out", default=default_out("quickstart.png"))
     args = parser.parse_args(argv)
 
     gmm = example_mixture()

@@ -16,7 +16,7 @@ import scoreoracle
 from scoreoracle import ExactOracle, GaussianMixture, KDEOracle
 from solvers import sd_kde
 
-from example_utils import figure, save
+from example_utils import default_out, figure, save
 
 
 def mixture(weights, means, covs):
@@ -24,7 +24,7 @@ def mixture(weights, means, covs):
                            torch.tensor(covs, dtype=torch.float64))
 
 
-MIXTURES = {  # downstream.md §1.3 (1-D) and §1.6 (2-D)
+MIXTURES = {  # the SD-KDE validation mixtures: M1–M3 in 1-D, one mixture in 2-D
     "M1": mixture([0.4, 0.6], [[-2.0], [2.0]], [[[0.25]], [[1.0]]]),
     "M2": mixture([0.3, 0.7], [[-2.0], [4.0]], [[[0.16]], [[2.25]]]),
     "M3": mixture([0.5, 0.5], [[0.0], [1.5]], [[[0.16]], [[2.25]]]),
@@ -69,7 +69,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--out", default="examples/out/sd_kde.png")
+    parser.add_argument("--out", default=default_out("sd_kde.png"))
     args = parser.parse_args(argv)
     rows = run(args.sizes, args.seeds)
     keys = ["SD-KDE (DiScoFormer)", "Emp-SD-KDE", "best-h KDE", "SD-KDE (exact score)"]
