@@ -28,9 +28,9 @@ def test_mixture_fisher_information_m1():
     m1 = GaussianMixture(torch.tensor([0.4, 0.6]), torch.tensor([[-2.0], [2.0]]), torch.tensor([[[0.25]], [[1.0]]]))
     x = m1.sample(50_000, torch.Generator().manual_seed(1)).numpy()
     est = fisher_information(x, ExactOracle(m1))
-    truth = 2.027591  # quadrature, downstream.md §3.2
+    truth = 2.027591  # Fisher information of M1 by numerical quadrature
     assert abs(est.value - truth) < 4 * est.stderr
-    assert est.divergence_form == pytest.approx(truth, rel=0.03)  # its own Monte Carlo error ~1 %
+    assert est.divergence_form == pytest.approx(truth, rel=0.03)  # the divergence form has its own Monte Carlo error
 
 
 def test_kde_plug_in_is_biased_low_as_stam_predicts(rng):
@@ -48,7 +48,7 @@ def test_gaussian_entropy():
 
 
 def test_relative_fisher_information_of_two_gaussians():
-    """I(f‖g) = |Σ⁻¹(μ_f − μ_g)|² for equal covariances (downstream.md F7)."""
+    """I(f‖g) = |Σ⁻¹(μ_f − μ_g)|² for two Gaussians with equal covariances."""
     cov = torch.tensor([[1.0, 0.3], [0.3, 0.5]])
     mu = torch.tensor([0.5, -0.2])
     f, g = gaussian(cov, mu), gaussian(cov)

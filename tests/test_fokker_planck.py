@@ -20,7 +20,7 @@ def test_heat_flow_with_exact_score_is_pathwise_exact(d, rng):
     x0 = rng.normal(size=(2000, d)) * np.sqrt(2.0)
     traj = simulate_fokker_planck(x0, heat_oracle(), t_span=(1.0, 2.0), dt=0.01, method="heun")
     err = pathwise_error(traj.final, heat_flow_map(x0, 1.0, 2.0, 0.0))
-    assert err < 1e-3  # issue target: ≤ 0.1 % with Heun (measured ~1e-5)
+    assert err < 1e-3  # target: ≤ 0.1 % with Heun; with the exact score only time-stepping error remains
     assert traj.times[0] == 1.0 and traj.times[-1] == 2.0 and traj.particles.shape[1:] == (2000, d)
 
 
@@ -64,7 +64,7 @@ def test_kde_oracle_runs_and_is_worse_than_exact(rng):
     exact_map = heat_flow_map(x0, 1.0, 2.0, 0.0)
     kde = simulate_fokker_planck(x0, KDEOracle("silverman"), t_span=(1.0, 2.0), dt=0.05)
     err = pathwise_error(kde.final, exact_map)
-    assert 1e-3 < err < 0.15  # KDE's smoothing bias: a few percent (downstream.md: 5.7 %)
+    assert 1e-3 < err < 0.15  # KDE's smoothing bias: a few percent, far above the exact score's error
 
 
 class InterruptingKDE(KDEOracle):

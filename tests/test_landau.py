@@ -43,8 +43,8 @@ def test_covariance_rate_with_exact_score_follows_maxwell_law():
         U, _ = landau_field(v, -v / np.diag(cov0), 0.0, C)
         rates.append((U.T @ v + v.T @ U) / len(v))
     exact = 4 * C * (np.trace(cov0) * np.eye(3) - 3 * cov0)
-    # One set of 3000 particles errs by 6 ± 4 % of the largest entry (measured over 12 seeds);
-    # the mean of 8 independent sets has a standard error of ~2 %: test at 5 %.
+    # One set of 3000 particles has a sampling error of several percent of the largest entry;
+    # averaging 8 independent sets divides it by √8, so 5 % is a tolerance of a few standard errors.
     np.testing.assert_allclose(np.mean(rates, axis=0), exact, atol=0.05 * np.abs(exact).max())
     # the law itself: Σ(t) = Σ∞ − (Σ∞ − Σ₀)e^{−4dCt} solves dΣ/dt = 4C(tr Σ I − dΣ)
     eps = 1e-6
@@ -61,10 +61,11 @@ def test_bkw_moments_with_exact_score(d):
     traj = simulate_landau(v0, bkw.oracle(), C=bkw.C, t_span=(t0, T), dt=0.05)
     m4 = traj.diagnostics["fourth_moment"]
     ratio = (m4[-1] - m4[0]) / (bkw.fourth_moment(T) - bkw.fourth_moment(t0))
-    # the exact score drives the particles' E|v|⁴ up like the exact solution (downstream.md:
-    # ratio 1.07 at n = 2000); finite-n noise of the pair sum allows ±12 %
+    # the exact score drives the particles' E|v|⁴ up like the exact solution; finite-n noise of
+    # the pair sum allows ±12 %
     assert 0.88 < ratio < 1.12, ratio
-    # entropy production estimate vs the exact d/dt ∫f log f (table: 2-D −0.125 at t=0, 3-D −0.0737 at 5.5)
+    # entropy production estimate vs the exact d/dt ∫f log f of the BKW solution
+    # (2-D: −0.125 at t = 0; 3-D: −0.0737 at t = 5.5)
     exact_rate = -0.125 if d == 2 else -0.0737
     assert traj.diagnostics["entropy_production"][0] == pytest.approx(exact_rate, rel=0.1)
     assert (traj.diagnostics["entropy_production"] <= 0).all()
@@ -79,7 +80,7 @@ def test_bkw_exact_score_is_gradient_of_log_density():
     fd = np.stack([(bkw.log_density(v + eps * e, 1.0) - bkw.log_density(v - eps * e, 1.0)) / (2 * eps)
                    for e in np.eye(2)], axis=1)
     np.testing.assert_allclose(bkw.score(v, 1.0), fd, atol=1e-6)
-    # samples have the exact fourth moment (Monte Carlo, 2e5 samples: SE ≈ 0.03)
+    # samples have the exact fourth moment (Monte Carlo, 2e5 samples; tolerance: several standard errors)
     assert (np.sum(bkw.sample(200_000, 1.0) ** 2, 1) ** 2).mean() == pytest.approx(bkw.fourth_moment(1.0), abs=0.15)
 
 
@@ -124,7 +125,8 @@ def test_exploding_score_stops_with_last_good_state(rng):
 @pytest.mark.parametrize("d,t,fisher,neg_entropy", [(2, 0.0, 4.000, -2.72195), (2, 1.0, 2.6014, -2.78905),
                                                     (3, 5.5, 3.8847, -4.19305), (3, 6.5, 3.2564, -4.23311)])
 def test_bkw_quadrature_matches_reference_table(d, t, fisher, neg_entropy):
-    """downstream.md §2.6 table (radial quadrature, 4-5 digits)."""
+    """Fisher information and ∫f log f of the BKW solutions against the BKW reference table
+    (an independent radial quadrature, 4-5 digits)."""
     bkw = BKW(d)
     assert bkw.fisher_information(t) == pytest.approx(fisher, abs=2e-4)
     assert bkw.neg_entropy(t) == pytest.approx(neg_entropy, abs=2e-5)

@@ -48,7 +48,7 @@ CELLS = [(d, n) for d in sorted(SHIPPED) for n in (256, 1024, 4096)]
 @pytest.mark.slow
 @pytest.mark.parametrize("d,n", CELLS)
 def test_score_error_ratio_targets(d, n):
-    """The issue's targets on the Table 2 protocol (32 GMMs per cell): best-h KDE / model score
+    """The accuracy targets on the Table 2 protocol (32 GMMs per cell): best-h KDE / model score
     error ≥ 1.2 (d=1), 2 (d=2), 2.5 (d=3), 2 (d=10); log-density MSE below best-h KDE; score error
     below the single-Gaussian fit."""
     oracle = scoreoracle.load(d)
@@ -63,7 +63,7 @@ def test_score_error_ratio_targets(d, n):
 @pytest.mark.parametrize("d", sorted(SHIPPED))
 def test_no_collapse_beyond_the_training_context_sizes(d):
     """n = 16384 is 8× the largest training context: the score error must still beat best-h KDE
-    (before the log-size feature was capped the ratio fell to 0.38 at d = 1)."""
+    (this guards the cap on the log-size feature: uncapped, the model extrapolated badly to large n)."""
     oracle = scoreoracle.load(d)
     table = evaluate_estimators({"model": oracle.log_density_and_score}, d, 16384, 8, n_queries=512, seed=7)
     assert table["model"]["rel_score"] < table["best-h kde"]["rel_score"], table
