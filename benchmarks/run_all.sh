@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every benchmark (about 30-40 minutes on 2 cores) and refresh RESULTS.md and the README summary.
+# Run every benchmark (a long run: for one table, run its script alone) and refresh RESULTS.md and the
+# README summary.
 set -euo pipefail
 cd "$(dirname "$0")"
 python3 training_report.py
