@@ -161,6 +161,9 @@ class EquivariantLayer(nn.Module):
         nn.init.zeros_(self.log_precision.weight)
         with torch.no_grad():
             self.log_precision.bias.copy_(-2 * torch.linspace(math.log(lo), math.log(hi), H))
+        self.probe = nn.Linear(cfg.width, H)  # kernel centre offset along the token's score, per head
+        nn.init.zeros_(self.probe.weight)
+        nn.init.zeros_(self.probe.bias)
         n_vectors = 2 + 2 * H  # z, s, and per head: mean shift, attended scores
         n_invariants = n_vectors * (n_vectors + 1) // 2 + H
         self.update = nn.Linear(H * hw + n_invariants, cfg.width)
@@ -192,17 +195,19 @@ class EquivariantLayer(nn.Module):
         x = self.norm(h)
         q = self.query(x).view(b, L, H, hw)
         beta = torch.exp(self.log_precision(x)) / (rule * rule)  # (B, L, H)
-        bz = beta.unsqueeze(-1) * z.unsqueeze(2)  # (B, L, H, d)
-        # logit = q·k/√hw + β(z_i·z_j − ‖z_j‖²/2) + log w_j: a Gaussian kernel of precision β, reweighted
-        q_aug = torch.cat([q, bz, beta.unsqueeze(-1), torch.ones_like(beta).unsqueeze(-1)], dim=-1)
+        # each head's kernel centre c = z + τ·s: probing off the token along its score estimate
+        # gives the layer the local covariance's action on s (differences of attended means)
+        center = z.unsqueeze(2) + self.probe(x).unsqueeze(-1) * s.unsqueeze(2)  # (B, L, H, d)
+        # logit = q·k/√hw + β(c_i·z_j − ‖z_j‖²/2) + log w_j: a Gaussian kernel of precision β at c_i, reweighted
+        q_aug = torch.cat([q, beta.unsqueeze(-1) * center, beta.unsqueeze(-1), torch.ones_like(beta).unsqueeze(-1)],
+                          dim=-1)
         out, lse = attention_with_lse(q_aug.transpose(1, 2), lc.keys, lc.values, chunk_size)
         value, mu, attended_scores = out[..., :hw], out[..., hw:hw + d], out[..., hw + d:]  # (B, H, L, ·)
         shift = beta.transpose(1, 2).unsqueeze(-1) * (mu - z.unsqueeze(1))  # mean-shift vectors (B, H, L, d)
-        z_sq = (z * z).sum(-1)
-        # log Σ_j w_j N(z_i; z_j, β⁻¹I), exact when the q·k term vanishes, relative to the Gaussian fit
-        log_kde = (lse.transpose(1, 2) - log_n - 0.5 * beta * z_sq.unsqueeze(-1)
+        # log Σ_j w_j N(c_i; z_j, β⁻¹I) (exact when the q·k term vanishes) relative to log N(z_i; 0, I)
+        log_kde = (lse.transpose(1, 2) - log_n - 0.5 * beta * (center * center).sum(-1)
                    + 0.5 * d * torch.log(beta / (2 * math.pi)))
-        log_kde = log_kde + 0.5 * z_sq.unsqueeze(-1) + 0.5 * d * LOG_2PI  # (B, L, H)
+        log_kde = log_kde + 0.5 * (z * z).sum(-1, keepdim=True) + 0.5 * d * LOG_2PI  # (B, L, H)
         vectors = torch.cat([z.unsqueeze(2), s.unsqueeze(2), shift.transpose(1, 2), attended_scores.transpose(1, 2)],
                             dim=2)  # (B, L, 2 + 2H, d)
         invariants = torch.cat([value.transpose(1, 2).reshape(b, L, -1), gram_features(vectors),
