@@ -1,4 +1,5 @@
-"""Training data: a stream of fresh random distributions with closed-form labels (paper Algorithm 1).
+"""Training data: a stream of fresh random distributions with closed-form labels (Algorithm 1 of
+Ilin, Sushko, Krishna 2025, arXiv:2511.05924, widened to heavy-tailed and warped families).
 
 Each batch draws ``batch`` context distributions of one family and one dimension d, samples the
 context from each and the queries partly from it and partly from a second distribution of the
@@ -10,7 +11,8 @@ inference; labels are mapped to whitened coordinates.
 Families (all with closed-form log-density and score):
 
 * ``gmm`` — the paper's random GMMs (:func:`scoreoracle.distributions.random_gmm`);
-* ``student_t`` — the same mixtures with Student-t components, ν ~ U[2.5, 20] per component;
+* ``student_t`` — the same mixtures with Student-t components, ν = 2.5 + 17.5·u², u ~ U[0, 1]
+  per component (in [2.5, 20], weighted toward heavy tails);
 * ``warped`` — the same mixtures pushed through a coordinate-wise sinh/asinh warp
   (:class:`scoreoracle.distributions.WarpedMixture`), heavier or lighter tails per axis.
 """

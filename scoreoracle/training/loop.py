@@ -4,7 +4,7 @@ The loss is computed in whitened coordinates on the context points and the queri
 
     loss = α·Huber(log f_w) + (1 − α)·Huber(s_w)
 
-Huber rather than squared error keeps the far-tail queries (log f ≈ −500, huge scores) from
+Huber rather than squared error keeps far-tail queries (log f hundreds of nats below the bulk, huge scores) from
 drowning the typical ones.  Outputs at the context points themselves are supervised too: they
 are computed anyway and are what particle solvers query.  The loop knows nothing of the core's
 architecture beyond ``core(context, queries) -> (log f_w, s_w)``; per-dimension cores train at
