@@ -17,7 +17,7 @@ With ``kernel_heads > 0`` the embedding is followed by a kernel-attention layer 
 q = [z/h, 1], k = [z/h, −‖z‖²/2h²] give logits −‖z_i − z_j‖²/2h² + const_i, with a learnable
 bandwidth h per head (initialised log-spaced and scaled by (n/1024)^(−1/(d+4)) like a KDE
 bandwidth rule).  The model thus starts out able to localise, which plain attention learns only
-slowly in d = 10.
+slowly in higher dimensions.
 
 Outputs are a residual on the standard Gaussian N(0, I), which is the single-Gaussian fit in
 whitened coordinates: log f_w = −‖z‖²/2 − (d/2)·log 2π + Δ(z), s_w = −z + δ(z).  The heads start
