@@ -10,6 +10,7 @@ q, exactly as ``KernelDensity.fit(X).score_samples(q)``.)
     log_f, s = fitted.log_density_and_score(queries)  # any number of times
     oracle.score(samples, queries)                    # shortcut: oracle.fit(samples).score(queries)
     oracle.score(samples)                             # queries = the samples
+    oracle.fit(sets).score(queries)                   # B sets at once: (B, n, d) and (B, m, d)
 
 Types and devices are handled here, once: numpy in → numpy out in the input's float dtype
 (float32 stays float32; other dtypes give float64), torch in → torch out in the input's dtype on
@@ -105,16 +106,17 @@ def progress_chunks(chunks, enabled: bool, desc: str):
 
 class FittedOracle:
     """Base of fitted oracles.  Subclasses implement ``_evaluate(q)`` on one chunk of queries
-    (float64 tensor (c, d) on ``self.device``), returning float64 (log f (c,), score (c, d)), and
-    may override ``_at_samples()`` when outputs at the fitted samples are cheaper than a query pass.
+    (float64 tensor (c, d) on ``self.device``, or (B, c, d) for a fitted batch of B sets),
+    returning float64 (log f (…, c), score (…, c, d)), and may override ``_at_samples()`` when
+    outputs at the fitted samples are cheaper than a query pass.
     """
 
     differentiable = True  # outputs carry autograd to torch queries that require grad
 
     def __init__(self, samples: torch.Tensor, *, device, chunk_size: int = 4096, progress=None):
-        self.samples = samples  # (n, d) float64 on device, validated
-        self.dim = samples.shape[1]
-        self.n = samples.shape[0]
+        self.samples = samples  # (n, d) or (B, n, d) float64 on device, validated
+        self.batch = samples.shape[0] if samples.ndim == 3 else None
+        self.n, self.dim = samples.shape[-2:]
         self.device = torch.device(device)
         self.chunk_size = chunk_size
         self.progress = progress
@@ -128,20 +130,20 @@ class FittedOracle:
     def _show_progress(self, m: int) -> bool:
         if self.progress is not None:
             return bool(self.progress)
-        return m > self.chunk_size and m * self.n > PROGRESS_PAIRS
+        return m > self.chunk_size and m * self.n * (self.batch or 1) > PROGRESS_PAIRS
 
     def _evaluate_all(self, q: torch.Tensor):
-        m = q.shape[0]
+        m = q.shape[-2]
         if m == 0:
-            return q.new_zeros(0), q.new_zeros(0, self.dim)
+            return q.new_zeros(q.shape[:-1]), q.new_zeros(q.shape)
         parts = [self._evaluate(c) for c in
-                 progress_chunks(q.split(self.chunk_size), self._show_progress(m), "scoreoracle queries")]
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+                 progress_chunks(q.split(self.chunk_size, dim=-2), self._show_progress(m), "scoreoracle queries")]
+        return torch.cat([p[0] for p in parts], dim=-1), torch.cat([p[1] for p in parts], dim=-2)
 
     def log_density_and_score(self, queries):
-        """(log f (m,), ∇log f (m, d)) at the queries."""
+        """(log f (m,), ∇log f (m, d)) at the queries; (B, m) and (B, m, d) for a fitted batch."""
         kind = ArrayKind.of(queries)
-        q = check_queries(queries, self.dim)
+        q = check_queries(queries, self.dim, batch=self.batch)
         if q.requires_grad and not self.differentiable:
             raise TypeError(f"{type(self).__name__} is not differentiable with respect to the queries; "
                             "pass queries without requires_grad (or use finite differences)")
@@ -174,13 +176,33 @@ class FittedOracle:
         return torch.exp(log_f) if isinstance(log_f, torch.Tensor) else np.exp(log_f)
 
     def __repr__(self):
-        return f"<{type(self).__name__}: n = {self.n} samples in d = {self.dim}>"
+        sets = "" if self.batch is None else f"{self.batch} sets of "
+        return f"<{type(self).__name__}: {sets}n = {self.n} samples in d = {self.dim}>"
+
+
+class FittedBatch(FittedOracle):
+    """B independently fitted sets behind one fitted oracle: queries (B, m, d), set b answers row b."""
+
+    def __init__(self, samples, fitted: list):
+        first = fitted[0]
+        super().__init__(samples, device=first.device, chunk_size=first.chunk_size, progress=first.progress)
+        self.fitted = fitted
+        self.differentiable = all(f.differentiable for f in fitted)
+
+    def _evaluate(self, q):
+        outs = [f._evaluate(q_b) for f, q_b in zip(self.fitted, q.unbind(0))]
+        return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+
+    def _at_samples(self):
+        outs = [f._at_samples() for f in self.fitted]
+        return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
 
 
 class Oracle:
     """Base of oracles: validates samples and weights, then ``_fit(samples, weights)`` builds
     the fitted oracle (samples: float64 (n, d) on ``self.device``; weights: normalised float64
-    (n,) or None)."""
+    (n,) or None).  A batch of sets (B, n, d) goes to ``_fit_batch``, which fits each set unless
+    an oracle overrides it with one batched computation."""
 
     device = torch.device("cpu")
     dims: tuple | None = None  # dimensions this oracle supports (None = any)
@@ -188,17 +210,24 @@ class Oracle:
     def _fit(self, samples: torch.Tensor, weights: torch.Tensor | None) -> FittedOracle:
         raise NotImplementedError
 
+    def _fit_batch(self, samples: torch.Tensor, weights: torch.Tensor | None) -> FittedOracle:
+        return FittedBatch(samples, [self._fit(x, None if weights is None else weights[b])
+                                     for b, x in enumerate(samples.unbind(0))])
+
     def _check_dim(self, d: int):
         if self.dims is not None and d not in self.dims:
             raise ValueError(f"{self!r} has no checkpoint for dimension d = {d}; "
                              f"available dimensions: {sorted(self.dims)}")
 
     def fit(self, samples, weights=None) -> FittedOracle:
-        """Fit to samples (n, d) with optional non-negative weights (n,); returns a fitted oracle."""
+        """Fit to samples (n, d) with optional non-negative weights (n,); returns a fitted oracle.
+        A batch of B sample sets (B, n, d) (weights (B, n)) gives a fitted batch answering (B, m, d)."""
         x = check_samples(samples).detach()
-        self._check_dim(x.shape[1])
-        w = check_weights(weights, x.shape[0], x.shape[1])
-        return self._fit(x.to(self.device), None if w is None else w.to(self.device))
+        self._check_dim(x.shape[-1])
+        batch = x.shape[0] if x.ndim == 3 else None
+        w = check_weights(weights, x.shape[-2], x.shape[-1], batch)
+        x, w = x.to(self.device), None if w is None else w.to(self.device)
+        return self._fit(x, w) if batch is None else self._fit_batch(x, w)
 
     def log_density_and_score(self, samples, queries=None, *, weights=None):
         """(log f (m,), ∇log f (m, d)) at ``queries`` (default: the samples themselves)."""
@@ -226,4 +255,4 @@ class Oracle:
         return f"{type(self).__name__}()"
 
 
-__all__ = ["ScoreOracle", "FittedScoreOracle", "Oracle", "FittedOracle", "ArrayKind"]
+__all__ = ["ScoreOracle", "FittedScoreOracle", "Oracle", "FittedOracle", "FittedBatch", "ArrayKind"]

@@ -38,8 +38,8 @@ def check_points(x, name: str, *, allow_empty: bool = False) -> torch.Tensor:
     if t.ndim == 1:
         t = t.unsqueeze(-1)
     if t.ndim != 2:
-        raise ValueError(f"{name} must have shape (n, d) (sample-major); got an array of rank {t.ndim} "
-                         f"with shape {tuple(t.shape)}")
+        raise ValueError(f"{name} must have shape (n, d) (sample-major; a batch of sets is (B, n, d)); got an "
+                         f"array of rank {t.ndim} with shape {tuple(t.shape)}")
     if t.shape[1] == 0 or (t.shape[0] == 0 and not allow_empty):
         raise ValueError(f"{name} is empty: shape {tuple(t.shape)}")
     t = t.to(torch.float64)
@@ -52,9 +52,10 @@ def check_points(x, name: str, *, allow_empty: bool = False) -> torch.Tensor:
 
 
 def check_samples(samples, name: str = "samples") -> torch.Tensor:
-    """A context set (n, d) with n ≥ d + 2 (so its covariance is estimable)."""
-    x = check_points(samples, name)
-    n, d = x.shape
+    """A context set (n, d) — or a batch of B sets (B, n, d) — with n ≥ d + 2 (so its covariance
+    is estimable)."""
+    x = check_batch(samples, name) if is_batch(samples) else check_points(samples, name)
+    n, d = x.shape[-2:]
     if n < d + 2:
         hint = ""
         if d >= n + 2:  # the transpose would be a valid set: probably scipy's (d, n) layout
@@ -65,34 +66,71 @@ def check_samples(samples, name: str = "samples") -> torch.Tensor:
     return x
 
 
-def check_queries(queries, dim: int, name: str = "queries", against: str = "samples") -> torch.Tensor:
-    """Query points (m, d) in the dimension of the fitted samples; m = 0 is allowed."""
-    q = check_points(queries, name, allow_empty=True)
-    if q.shape[1] != dim:
-        raise ValueError(f"{name} have dimension {q.shape[1]} but {against} have dimension {dim}: "
+def is_batch(x) -> bool:
+    """True for a stack of sample sets (B, n, d) (a 3-D array or a list of 2-D arrays)."""
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        return x.ndim == 3
+    return isinstance(x, (list, tuple)) and len(x) > 0 and all(np.ndim(e) == 2 for e in x)
+
+
+def check_batch(x, name: str, *, allow_empty: bool = False) -> torch.Tensor:
+    """A stack of B point sets (B, n, d) as one float64 tensor; ragged stacks are refused."""
+    if isinstance(x, (list, tuple)):
+        sizes = {tuple(np.shape(e)) for e in x}
+        if len(sizes) > 1:
+            raise ValueError(f"{name} is a ragged batch: its sets have shapes {sorted(sizes)}; batched calls "
+                             "need equal (n, d) per set (or fit each set on its own)")
+        x = torch.stack([torch.as_tensor(e) for e in x]) if isinstance(x[0], torch.Tensor) else np.asarray(x)
+    if not isinstance(x, torch.Tensor):
+        x = torch.from_numpy(np.ascontiguousarray(np.asarray(x)))
+    if x.ndim != 3 or x.shape[0] == 0:
+        raise ValueError(f"{name} must be a batch of shape (B, n, d), got shape {tuple(x.shape)}")
+    return torch.stack([check_points(e, f"{name}[{i}]", allow_empty=allow_empty) for i, e in enumerate(x.unbind(0))])
+
+
+def check_queries(queries, dim: int, name: str = "queries", against: str = "samples",
+                  batch: int | None = None) -> torch.Tensor:
+    """Query points (m, d) in the dimension of the fitted samples, or (B, m, d) for a fitted batch
+    of B sets; m = 0 is allowed."""
+    if batch is not None:
+        q = check_batch(queries, name, allow_empty=True)
+        if q.shape[0] != batch:
+            raise ValueError(f"{name} hold {q.shape[0]} sets but {batch} sample sets were fitted: "
+                             f"{name} must be (B = {batch}, m, {dim})")
+    else:
+        if is_batch(queries):
+            raise ValueError(f"{name} is a batch (B, m, d) but the oracle was fitted to one sample set: "
+                             f"fit a batch of sample sets (B, n, d) to query batches")
+        q = check_points(queries, name, allow_empty=True)
+    if q.shape[-1] != dim:
+        raise ValueError(f"{name} have dimension {q.shape[-1]} but {against} have dimension {dim}: "
                          f"{name} must be (m, {dim})")
     return q
 
 
-def check_weights(weights, n: int, dim: int) -> torch.Tensor | None:
-    """Sample weights (n,): non-negative, finite, any scale; returned normalised to sum 1
-    (float64), or None for uniform weights.  At least d + 2 must be positive."""
+def check_weights(weights, n: int, dim: int, batch: int | None = None) -> torch.Tensor | None:
+    """Sample weights (n,) — (B, n) for a batch of sets: non-negative, finite, any scale; returned
+    normalised to sum 1 per set (float64), or None for uniform weights.  At least d + 2 per set
+    must be positive."""
     if weights is None:
         return None
     w = weights.detach() if isinstance(weights, torch.Tensor) else torch.from_numpy(
         np.ascontiguousarray(np.asarray(weights, dtype=np.float64)))
-    w = w.to(torch.float64).reshape(-1) if w.ndim == 2 and 1 in w.shape else w.to(torch.float64)
-    if w.ndim != 1 or w.shape[0] != n:
-        raise ValueError(f"weights must have shape ({n},), one per sample; got shape {tuple(w.shape)}")
+    w = w.to(torch.float64)
+    shape = (n,) if batch is None else (batch, n)
+    if batch is None and w.ndim == 2 and 1 in w.shape:
+        w = w.reshape(-1)
+    if tuple(w.shape) != shape:
+        raise ValueError(f"weights must have shape {shape}, one per sample; got shape {tuple(w.shape)}")
     if not bool(torch.isfinite(w).all()):
         raise ValueError("weights contain NaN or infinite values")
     if bool((w < 0).any()):
         raise ValueError(f"weights must be non-negative; the smallest is {w.min().item():.3g}")
-    positive = int((w > 0).sum())
+    positive = int((w > 0).sum(-1).min())
     if positive < dim + 2:
         raise ValueError(f"only {positive} weight(s) are positive: at least d + 2 = {dim + 2} samples must "
                          "carry weight to estimate a non-singular covariance")
-    return w / w.sum()
+    return w / w.sum(-1, keepdim=True)
 
 
 def effective_sample_size(weights: torch.Tensor | None, n: int) -> float:

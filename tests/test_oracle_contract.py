@@ -104,7 +104,7 @@ def test_far_from_origin_float64_inputs(data):
 BAD_SAMPLES = {
     "nan": (lambda x: np.where(np.arange(len(x))[:, None] == 3, np.nan, x), ValueError, "NaN"),
     "inf": (lambda x: np.where(np.arange(len(x))[:, None] == 3, np.inf, x), ValueError, "infinite"),
-    "rank": (lambda x: x[None], ValueError, "rank 3"),
+    "rank": (lambda x: x[None, None], ValueError, "rank 4"),
     "transposed": (lambda x: x.T, ValueError, "transposing|samples.T"),
     "too few": (lambda x: x[:4], ValueError, "at least d \\+ 2"),
     "duplicates": (lambda x: np.repeat(x[:1], 50, axis=0), SingularSamplesError, "constant coordinate"),

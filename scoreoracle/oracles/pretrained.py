@@ -37,10 +37,17 @@ class DiScoFormerOracle(Oracle):
         only approximately rotation-invariant; the average cuts that error.  Equivariant cores are
         exactly invariant and accept only 1.
     progress : show progress bars for long calls (None: only when a call is large).
+    context_limit : above this many samples, the context is a seeded random subset of this size
+        (cost O(limit² + m·limit) instead of O(n² + m·n), memory bounded by the chunk); the
+        whitening still uses every sample.  None: always the exact all-samples context.
+    ensembles : with more samples than ``context_limit``, average over this many independent
+        subsets (lower variance, ``ensembles``× the cost).
+    seed : seed of the subsets (results are reproducible).
     """
 
     def __init__(self, core, *, dim: int | None = None, device=None, dtype=torch.float32,
-                 chunk_size: int = 4096, rotations: int = 1, progress=None, name: str | None = None):
+                 chunk_size: int = 4096, rotations: int = 1, progress=None, name: str | None = None,
+                 context_limit: int | None = None, ensembles: int = 1, seed: int = 0):
         self.device = resolve_device(device)
         self.dtype = dtype
         self.chunk_size = check_positive_int(chunk_size, "chunk_size")
@@ -48,6 +55,9 @@ class DiScoFormerOracle(Oracle):
         self.rotations = check_positive_int(rotations, "rotations")
         self.progress = progress
         self.name = name
+        self.context_limit = None if context_limit is None else check_positive_int(context_limit, "context_limit")
+        self.ensembles = check_positive_int(ensembles, "ensembles")
+        self.seed = check_positive_int(seed, "seed", allow_zero=True)
         core_dim = getattr(core.config, "dim", None)
         if dim is not None:
             dim = check_dimension(dim)
@@ -68,8 +78,21 @@ class DiScoFormerOracle(Oracle):
         frames[0] = torch.eye(d, dtype=frames.dtype)
         return frames.to(self.device, self.dtype)
 
+    def _context_subsets(self, n: int) -> list:
+        """Index tensors of the context subsets ([None]: all n samples, one context)."""
+        if self.context_limit is None or n <= self.context_limit:
+            return [None]
+        g = torch.Generator().manual_seed(self.seed)
+        return [torch.randperm(n, generator=g)[:self.context_limit].sort().values.to(self.device)
+                for _ in range(self.ensembles)]
+
     def _fit(self, samples, weights):
         return FittedDiScoFormer(self, samples, weights)
+
+    def _fit_batch(self, samples, weights):
+        """Unweighted batches are encoded in one model call; weighted sets one by one (each set's
+        effective sample size enters the core)."""
+        return FittedDiScoFormer(self, samples, None) if weights is None else super()._fit_batch(samples, weights)
 
     def adapt(self, samples, steps: int = 4, **options) -> "DiScoFormerOracle":
         """Test-time adaptation to one sample set: a copy of this oracle whose core was fine-tuned
@@ -78,10 +101,13 @@ class DiScoFormerOracle(Oracle):
         the original weights when adaptation does not help).  The returned oracle's
         ``adaptation`` attribute reports the held-out loss before and after."""
         fitted = self.fit(samples)
-        core, report = adapt_core(self.core, fitted.z, steps, **options)
+        if fitted.batch is not None:
+            raise ValueError("adapt takes one sample set (n, d), not a batch")
+        core, report = adapt_core(self.core, fitted.z64[0], steps, **options)
         oracle = DiScoFormerOracle(core, dim=self.dim, device=self.device, dtype=self.dtype,
                                    chunk_size=self.chunk_size, rotations=self.rotations, progress=self.progress,
-                                   name=f"{self.name or 'core'}, adapted" if report.kept else self.name)
+                                   name=f"{self.name or 'core'}, adapted" if report.kept else self.name,
+                                   context_limit=self.context_limit, ensembles=self.ensembles, seed=self.seed)
         oracle.adaptation = report
         return oracle
 
@@ -91,35 +117,48 @@ class DiScoFormerOracle(Oracle):
 
 
 class FittedDiScoFormer(FittedOracle):
-    """A sample set whitened and encoded once (per frame); queries stream through the core."""
+    """Sample sets whitened and encoded once (per frame and per context subset); queries stream
+    through the core.  Internally every tensor carries a leading set axis (B = 1 for one set)."""
 
     def __init__(self, oracle: DiScoFormerOracle, samples, weights):
         super().__init__(samples, device=oracle.device, chunk_size=oracle.chunk_size, progress=oracle.progress)
         self.core, self.dtype = oracle.core, oracle.dtype
-        self.whitening = fit_whitening(samples, weights)
-        self.z64 = self.whitening.apply(samples)
-        self.z = self.z64.to(self.dtype)
-        n_eff = effective_sample_size(weights, self.n)
-        log_weights = None if weights is None else torch.log(weights).to(self.dtype).unsqueeze(0)
+        x = samples if self.batch is not None else samples.unsqueeze(0)  # (B, n, d)
+        w = None if weights is None else (weights if self.batch is not None else weights.unsqueeze(0))
+        self.whitening = fit_whitening(x, w)
+        self.z64 = self.whitening.apply(x)
         self.frames = oracle._frames(self.dim)
+        self.subsets = oracle._context_subsets(self.n)
+        self.contexts = []
         with torch.no_grad():
-            self.contexts = [self.core.encode((self.z @ frame).unsqueeze(0), log_weights, n_eff, self.chunk_size)
-                             for frame in self.frames]
+            for subset in self.subsets:
+                z = self.z64 if subset is None else self.z64[:, subset]
+                ws = None if w is None else (w if subset is None else w[:, subset])
+                ws = None if ws is None else ws / ws.sum(-1, keepdim=True)
+                n_eff = effective_sample_size(ws, z.shape[1])
+                log_weights = None if ws is None else torch.log(ws).to(self.dtype)
+                for frame in self.frames:
+                    self.contexts.append(self.core.encode(z.to(self.dtype) @ frame, log_weights, n_eff,
+                                                          self.chunk_size))
 
     def _combine(self, outputs, z64):
-        """Average per-frame whitened outputs (frame Q: s_w(z) = s'(zQ)·Qᵀ), add the standard normal
-        log-density in float64, and map back to data space."""
-        excess = sum(o[0] for o in outputs)[0].to(torch.float64) / len(outputs)
-        score = sum(o[1] @ frame.T for o, frame in zip(outputs, self.frames))[0] / len(outputs)
-        return self.whitening.unwhiten_outputs(standard_normal_log_density(z64) + excess, score)
+        """Average the whitened outputs over frames and subsets (frame Q: s_w(z) = s'(zQ)·Qᵀ), add
+        the standard normal log-density in float64, and map back to data space."""
+        frames = self.frames.repeat(len(self.subsets), 1, 1)
+        excess = sum(o[0] for o in outputs).to(torch.float64) / len(outputs)
+        score = sum(o[1] @ frame.T for o, frame in zip(outputs, frames)) / len(outputs)
+        log_f, score = self.whitening.unwhiten_outputs(standard_normal_log_density(z64) + excess, score)
+        return (log_f, score) if self.batch is not None else (log_f[0], score[0])
 
     def _evaluate(self, q):
-        z64 = self.whitening.apply(q)
+        z64 = self.whitening.apply(q if self.batch is not None else q.unsqueeze(0))
         zq = z64.to(self.dtype)
-        return self._combine([self.core.decode((zq @ frame).unsqueeze(0), ctx)
-                              for frame, ctx in zip(self.frames, self.contexts)], z64)
+        frames = self.frames.repeat(len(self.subsets), 1, 1)
+        return self._combine([self.core.decode(zq @ frame, ctx) for frame, ctx in zip(frames, self.contexts)], z64)
 
     def _at_samples(self):
+        if self.subsets != [None]:  # the samples are not all context tokens: query them
+            return self._evaluate_all(self.samples)
         return self._combine([self.core.at_context(ctx) for ctx in self.contexts], self.z64)
 
 
@@ -147,7 +186,10 @@ class PretrainedOracle(Oracle):
         return self._oracles[d]
 
     def _fit(self, samples, weights):
-        return self.for_dim(samples.shape[1])._fit(samples, weights)
+        return self.for_dim(samples.shape[-1])._fit(samples, weights)
+
+    def _fit_batch(self, samples, weights):
+        return self.for_dim(samples.shape[-1])._fit_batch(samples, weights)
 
     def adapt(self, samples, steps: int = 4, **options) -> DiScoFormerOracle:
         """Test-time adaptation of the checkpoint for the samples' dimension."""
@@ -158,7 +200,8 @@ class PretrainedOracle(Oracle):
 
 
 def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, device=None,
-         dtype=torch.float32, chunk_size: int = 4096, rotations: int = 1, progress=None) -> Oracle:
+         dtype=torch.float32, chunk_size: int = 4096, rotations: int = 1, progress=None,
+         context_limit: int | None = None, ensembles: int = 1, seed: int = 0) -> Oracle:
     """A pretrained oracle.
 
     checkpoint : name of one checkpoint (``scoreoracle info`` lists them); default: the
@@ -167,7 +210,8 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
     dim : pin the oracle to one dimension (for code that wants an error on any other d).
     path : a checkpoint folder written by ``scoreoracle export`` (weights, model card and a
         manifest with SHA-256 hashes), instead of the checkpoints shipped with the package.
-    device, dtype, chunk_size, rotations, progress : see :class:`DiScoFormerOracle`.
+    device, dtype, chunk_size, rotations, progress, context_limit, ensembles, seed : see
+        :class:`DiScoFormerOracle`.
     """
     directory = None if path is None else Path(path)
     if directory is not None and not (directory / checkpoints.MANIFEST).is_file():
@@ -175,7 +219,8 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
                                 "(write one with `scoreoracle export RUN_DIR --out FOLDER`)")
     if dim is not None:
         dim = check_dimension(dim)
-    options = dict(device=device, dtype=dtype, chunk_size=chunk_size, rotations=rotations, progress=progress)
+    options = dict(device=device, dtype=dtype, chunk_size=chunk_size, rotations=rotations, progress=progress,
+                   context_limit=context_limit, ensembles=ensembles, seed=seed)
     manifest = checkpoints.read_manifest(directory)
     if checkpoint is None:
         defaults = [name for name, entry in manifest.items() if entry.get("default")]
