@@ -113,3 +113,42 @@ def blob_score(qt, xt, w, sample_masses, query_masses, inv_eps):
         for k in range(d):
             out[i, k] = -2.0 * inv_eps * acc[k]
     return out
+
+
+@njit(parallel=True, fastmath=FAST, cache=True)
+def landau_velocity_batched(vt, st, m, batch_of, members, starts, kappa, gamma, delta2, C):
+    """Random-batch Landau velocity and entropy production: pair sums only inside each batch.
+
+    Batch b holds particles ``members[starts[b]:starts[b+1]]``; particle p belongs to batch
+    ``batch_of[p]``.  U_p = −C κ_b Σ_{q∈b} m_q w(z)(|z|² Δs − (z·Δs) z), with κ_b the batch's
+    rescaling (the same for every pair of a batch, so momentum is conserved exactly).  Returns
+    U (n, d) and the per-particle entropy production.  Cost O(n · batch size).
+    """
+    d, n = vt.shape
+    out = np.empty((n, d))
+    ent = np.empty(n)
+    maxwell = gamma == 0.0 and delta2 == 0.0
+    half_gamma = 0.5 * gamma
+    for p in prange(n):
+        b = batch_of[p]
+        acc = np.zeros(d)
+        e = 0.0
+        for idx in range(starts[b], starts[b + 1]):
+            q = members[idx]
+            z2 = 0.0
+            zds = 0.0
+            ds2 = 0.0
+            for k in range(d):
+                z = vt[k, p] - vt[k, q]
+                ds = st[k, p] - st[k, q]
+                z2 += z * z
+                zds += z * ds
+                ds2 += ds * ds
+            w = m[q] if maxwell else m[q] * (z2 + delta2) ** half_gamma
+            e += w * (z2 * ds2 - zds * zds)
+            for k in range(d):
+                acc[k] += w * (z2 * (st[k, p] - st[k, q]) - zds * (vt[k, p] - vt[k, q]))
+        for k in range(d):
+            out[p, k] = -C * kappa[b] * acc[k]
+        ent[p] = -0.5 * C * kappa[b] * m[p] * e
+    return out, ent

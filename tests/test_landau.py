@@ -130,3 +130,65 @@ def test_bkw_quadrature_matches_reference_table(d, t, fisher, neg_entropy):
     bkw = BKW(d)
     assert bkw.fisher_information(t) == pytest.approx(fisher, abs=2e-4)
     assert bkw.neg_entropy(t) == pytest.approx(neg_entropy, abs=2e-5)
+
+
+def test_random_batches_partition_and_rescale_exactly(rng):
+    """Each batch's pair sum, rescaled by κ_b, equals the dense reference on that batch; one batch
+    of all n particles is the full sum; momentum Σ m_p U_p vanishes for any masses."""
+    from solvers.landau import RandomBatches
+    n = 103
+    v, s = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+    masses = rng.uniform(0.5, 2.0, n)
+    masses /= masses.sum()
+    batches = RandomBatches.draw(rng, masses, 10)
+    assert sorted(batches.members) == list(range(n)) and np.diff(batches.starts).min() >= 10
+    U, _ = landau_field(v, s, 0.0, 0.1, 0.0, masses, batches)
+    for b in range(len(batches.starts) - 1):
+        members = batches.members[batches.starts[b]:batches.starts[b + 1]]
+        ref, _ = landau_field_reference(v[members], s[members], 0.0, 0.1, 0.0, masses=masses[members])
+        m_b = masses[members].sum()  # the reference normalises the batch's masses to 1
+        np.testing.assert_allclose(U[members], ref * batches.kappa[b] * m_b, rtol=1e-10, atol=1e-13)
+    assert np.abs(masses @ U).max() < 1e-15  # round-off of a sum of O(1) terms
+    full = RandomBatches.draw(rng, masses, n)
+    np.testing.assert_allclose(landau_field(v, s, 0.0, 0.1, 0.0, masses, full)[0],
+                               landau_field(v, s, 0.0, 0.1, 0.0, masses)[0], rtol=1e-12, atol=1e-14)
+
+
+def test_random_batch_run_conserves_momentum_and_is_reproducible(rng):
+    v0 = rng.normal(size=(500, 3)) * [1.3, 0.5, 1.0]
+    kw = dict(C=1 / 24, t_span=(0.0, 0.5), dt=0.05, collisions="random_batch", batch_size=20, seed=1)
+    a = simulate_landau(v0, KDEOracle(), **kw)
+    b = simulate_landau(v0, KDEOracle(), **kw)
+    np.testing.assert_array_equal(a.final, b.final)
+    mom = a.diagnostics["momentum"]
+    assert np.abs(mom - mom[0]).max() < 1e-14  # antisymmetric batch sums: round-off only
+    with pytest.raises(ValueError, match="batch_size"):
+        simulate_landau(v0, KDEOracle(), t_span=(0, 0.1), dt=0.05, collisions="random_batch", batch_size=1)
+    with pytest.raises(ValueError, match="collisions"):
+        simulate_landau(v0, KDEOracle(), t_span=(0, 0.1), dt=0.05, collisions="nearest")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["anisotropic", "bkw"])
+def test_random_batch_matches_the_full_pair_sum(case):
+    """n = 4000, exact scores: the random-batch run's covariance relaxation (anisotropic Maxwell)
+    or fourth-moment growth (3-D BKW) is within 5 % of the full pair sum's."""
+    if case == "anisotropic":
+        cov0 = np.diag([1.8, 0.2, 1.0])
+        v0 = np.random.default_rng(0).normal(size=(4000, 3)) * np.sqrt(np.diag(cov0))
+        oracle = AnalyticFlowOracle(lambda v, t: -v / np.diag(maxwell_covariance(t, cov0, 1 / 24)))
+        kw = dict(C=1 / 24, t_span=(0.0, 4.0), dt=0.1)
+
+        def change(traj):
+            return traj.diagnostics["covariance"][-1, 0, 0] - traj.diagnostics["covariance"][0, 0, 0]
+    else:
+        bkw = BKW(3)
+        v0 = bkw.sample(4000, bkw.t_start, seed=2)
+        oracle = bkw.oracle()
+        kw = dict(C=bkw.C, t_span=(bkw.t_start, bkw.t_start + 2.0), dt=0.1)
+
+        def change(traj):
+            return traj.diagnostics["fourth_moment"][-1] - traj.diagnostics["fourth_moment"][0]
+    full = change(simulate_landau(v0, oracle, **kw))
+    batched = change(simulate_landau(v0, oracle, collisions="random_batch", batch_size=40, **kw))
+    assert batched == pytest.approx(full, rel=0.05), (batched, full)
