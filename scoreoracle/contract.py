@@ -36,6 +36,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from .distributed import is_dask_array
+from .fingerprint import fingerprint
 from .validation import check_queries, check_samples, check_weights
 
 PROGRESS_PAIRS = 2e9  # calls with more (query, sample) pairs than this show a progress bar by default
@@ -141,7 +143,11 @@ class FittedOracle:
         return torch.cat([p[0] for p in parts], dim=-1), torch.cat([p[1] for p in parts], dim=-2)
 
     def log_density_and_score(self, queries):
-        """(log f (m,), ∇log f (m, d)) at the queries; (B, m) and (B, m, d) for a fitted batch."""
+        """(log f (m,), ∇log f (m, d)) at the queries; (B, m) and (B, m, d) for a fitted batch.
+        Dask queries give Dask results, computed block by block (:mod:`scoreoracle.distributed`)."""
+        if is_dask_array(queries):
+            from .distributed import log_density_and_score
+            return log_density_and_score(self, queries)
         kind = ArrayKind.of(queries)
         q = check_queries(queries, self.dim, batch=self.batch)
         if q.requires_grad and not self.differentiable:
@@ -222,6 +228,8 @@ class Oracle:
     def fit(self, samples, weights=None) -> FittedOracle:
         """Fit to samples (n, d) with optional non-negative weights (n,); returns a fitted oracle.
         A batch of B sample sets (B, n, d) (weights (B, n)) gives a fitted batch answering (B, m, d)."""
+        if is_dask_array(samples):  # the context is held in memory (see context_limit for large n)
+            samples = samples.compute()
         x = check_samples(samples).detach()
         self._check_dim(x.shape[-1])
         batch = x.shape[0] if x.ndim == 3 else None
@@ -232,6 +240,8 @@ class Oracle:
     def log_density_and_score(self, samples, queries=None, *, weights=None):
         """(log f (m,), ∇log f (m, d)) at ``queries`` (default: the samples themselves)."""
         fitted = self.fit(samples, weights)
+        if queries is None and is_dask_array(samples):
+            return fitted.log_density_and_score(samples)  # Dask in, Dask out
         if queries is None:
             if isinstance(samples, torch.Tensor) and samples.requires_grad:
                 return fitted.log_density_and_score(samples)  # derivatives w.r.t. the query points
@@ -250,6 +260,11 @@ class Oracle:
         """f at ``queries`` (default: the samples), (m,)."""
         log_f = self.log_density(samples, queries, weights=weights)
         return torch.exp(log_f) if isinstance(log_f, torch.Tensor) else np.exp(log_f)
+
+    def fingerprint(self) -> str:
+        """Content hash of the oracle's settings and weights (what determines its answers)."""
+        return fingerprint({"type": type(self), **{k: v for k, v in vars(self).items()
+                                                   if not k.startswith("_") and k != "progress"}})
 
     def __repr__(self):
         return f"{type(self).__name__}()"

@@ -14,7 +14,6 @@ import torch
 
 from scoreoracle.contract import FittedOracle, Oracle
 
-from .run import callable_fingerprint
 
 
 def heat_flow_map(x0, t0, t1, variance0, D=1.0, mean=0.0):
@@ -128,9 +127,6 @@ class AnalyticFlowOracle:
 
     def at_time(self, t) -> Oracle:
         return _FixedTime(self, float(t))
-
-    def fingerprint(self) -> str:
-        return "analytic:" + callable_fingerprint(self._score) + callable_fingerprint(self._log_density)
 
 
 class _FixedTime(Oracle):

@@ -8,12 +8,12 @@ time stepper; the particles themselves (with their masses, if weighted) are the 
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
+from scoreoracle.fingerprint import fingerprint
+
 from .cloud import check_oracle, check_particle_weights, cloud_score, weighted_moments
-from .run import (ParticleProblem, RunOptions, callable_fingerprint, check_oracle_samples, check_particles,
+from .run import (ParticleProblem, RunOptions, check_oracle_samples, check_particles,
                   integrate, oracle_fingerprint, step_rng)
 
 
@@ -48,8 +48,7 @@ class CloudScores:
         return cloud_score(self.oracle, x, t, weights=self.weights, subset=subset)
 
     def fingerprint(self):
-        weights = None if self.weights is None else hashlib.sha256(self.weights.tobytes()).hexdigest()
-        return {"oracle": oracle_fingerprint(self.oracle), "weights": weights}
+        return {"oracle": oracle_fingerprint(self.oracle), "weights": fingerprint(self.weights)}
 
 
 class FokkerPlanckProblem(ParticleProblem):
@@ -72,11 +71,12 @@ class FokkerPlanckProblem(ParticleProblem):
     def diagnostics(self, x, t, field):
         mean, cov = weighted_moments(x, self.scores.weights)
         s, w = field["score"], self.scores.weights
-        sq = (s * s).sum(1)
+        with np.errstate(over="ignore"):  # a diverging score shows as inf here, not as a warning
+            sq = (s * s).sum(1)
         return {"mean": mean, "covariance": cov, "fisher": sq.mean() if w is None else w @ sq}
 
     def fingerprint(self):
-        return {"solver": "fokker-planck", **self.scores.fingerprint(), "drift": callable_fingerprint(self.drift),
+        return {"solver": "fokker-planck", **self.scores.fingerprint(), "drift": fingerprint(self.drift),
                 "diffusion": self.D.tolist()}
 
 

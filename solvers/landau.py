@@ -68,13 +68,19 @@ def landau_field(v, s, gamma=0.0, C=1.0, regularization=0.0, weights=None, batch
     if s.shape != v.shape:
         raise ValueError(f"scores have shape {s.shape} but particles {v.shape}")
     m = check_particle_weights(weights, len(v))
+    return _collisions(v, s, m, float(gamma), float(C), float(regularization), batches)
+
+
+def _collisions(v, s, m, gamma: float, C: float, delta: float, batches: RandomBatches | None):
+    """The numba pair sums behind :func:`landau_field`, without input checks (inside a run a
+    non-finite score must surface as a non-finite velocity, which the run layer reports)."""
     m = np.full(len(v), 1.0 / len(v)) if m is None else m
     vt, st = np.ascontiguousarray(v.T), np.ascontiguousarray(s.T)
     if batches is None:
-        U, ent = landau_velocity(vt, st, m, float(gamma), float(regularization) ** 2, float(C))
+        U, ent = landau_velocity(vt, st, m, gamma, delta * delta, C)
     else:
         U, ent = landau_velocity_batched(vt, st, m, batches.batch_of, batches.members, batches.starts,
-                                         batches.kappa, float(gamma), float(regularization) ** 2, float(C))
+                                         batches.kappa, gamma, delta * delta, C)
     return U, float(ent.sum())
 
 
@@ -94,13 +100,14 @@ class LandauProblem(ParticleProblem):
 
     def field(self, v, t):
         s = self.scores(v, t)
-        U, ent = landau_field(v, s, self.gamma, self.C, self.delta, self.scores.weights, self.batches)
+        U, ent = _collisions(v, s, self.scores.weights, self.gamma, self.C, self.delta, self.batches)
         return {"velocity": U, "score": s, "entropy_production": ent}
 
     def diagnostics(self, v, t, field):
         w = self.scores.weights
         sq = (v * v).sum(1)
-        s2 = (field["score"] ** 2).sum(1)
+        with np.errstate(over="ignore"):  # a diverging score shows as inf here, not as a warning
+            s2 = (field["score"] ** 2).sum(1)
         mean, cov = weighted_moments(v, w)
 
         def average(a):

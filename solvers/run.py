@@ -20,15 +20,16 @@ saved every ``checkpoint_every`` steps; ``resume=True`` continues a run whose fi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from scoreoracle.fingerprint import fingerprint
 from scoreoracle.validation import check_points, check_positive_float, check_positive_int
 
 from .trajectory import SnapshotStack, Trajectory
@@ -157,38 +158,10 @@ def check_oracle_samples(value, n: int, d: int):
     return min(value, n)
 
 
-def callable_fingerprint(fn) -> str:
-    """A description of a user callable that is stable across processes: module, name, code,
-    constants, defaults and the values it closes over (arrays by content, callables recursively)."""
-    if fn is None:
-        return "None"
-    code = getattr(fn, "__code__", None)
-    parts = [getattr(fn, "__module__", "") or "", getattr(fn, "__qualname__", type(fn).__qualname__)]
-    if code is not None:
-        parts += [code.co_code.hex(), _stable(code.co_consts), _stable(getattr(fn, "__defaults__", None))]
-        for cell in getattr(fn, "__closure__", None) or ():
-            try:
-                parts.append(_stable(cell.cell_contents))
-            except ValueError:  # an empty cell
-                continue
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
-
-
-def _stable(value) -> str:
-    if isinstance(value, np.ndarray):
-        return hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest() + str(value.shape)
-    if isinstance(value, (int, float, complex, str, bytes, bool, type(None))):
-        return repr(value)
-    if isinstance(value, (tuple, list)):
-        return "(" + ",".join(_stable(v) for v in value) + ")"
-    if callable(value):
-        return callable_fingerprint(value)
-    return type(value).__qualname__  # no stable content description: its type only
-
-
 def oracle_fingerprint(oracle) -> str:
+    """The oracle's own ``fingerprint()`` when it has one, else its content."""
     fp = getattr(oracle, "fingerprint", None)
-    return fp() if callable(fp) else repr(oracle)
+    return fp() if callable(fp) else fingerprint(oracle)
 
 
 class ParticleProblem:
@@ -248,18 +221,26 @@ def _atomic_json(path: Path, data):
     os.replace(tmp, path)
 
 
-def _prepare_folder(folder: Path, fingerprint: str, resume: bool):
-    """Create the run folder before any work; refuse to resume a different run."""
+RUN_FILES = ("state.npz", "times.npy", "diagnostics.npz")
+
+
+def _prepare_folder(folder: Path, run_id: str, resume: bool) -> bool:
+    """Create the run folder before any work; True when resuming the same run.  A new run
+    clears what an earlier run left there; resuming a different run is refused."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "snapshots").mkdir(exist_ok=True)
     run_file = folder / "run.json"
     if resume and run_file.exists():
-        stored = json.loads(run_file.read_text())["fingerprint"]
-        if stored != fingerprint:
+        if json.loads(run_file.read_text())["fingerprint"] != run_id:
             raise ValueError(f"checkpoint {folder} belongs to a different run (other particles, oracle, "
                              "physics, time grid or options); use another folder or resume=False")
+        (folder / "snapshots").mkdir(exist_ok=True)
         return True
-    _atomic_json(run_file, {"fingerprint": fingerprint})
+    for name in RUN_FILES:
+        (folder / name).unlink(missing_ok=True)
+    if (folder / "snapshots").exists():
+        shutil.rmtree(folder / "snapshots")
+    (folder / "snapshots").mkdir()
+    _atomic_json(run_file, {"fingerprint": run_id})
     return False
 
 
@@ -275,15 +256,15 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
     t0, t1, n_steps = check_time_arguments(t_span, dt)
     h = (t1 - t0) / n_steps
     save_every = options.save_every or max(1, n_steps // 100)
-    fingerprint = hashlib.sha256(json.dumps(
-        {"problem": problem.fingerprint(), "options": options.fingerprint(), "t_span": [t0, t1],
-         "n_steps": n_steps, "particles": hashlib.sha256(x.tobytes()).hexdigest(), "shape": x.shape},
-        sort_keys=True, default=str).encode()).hexdigest()
+    run_id = fingerprint({"problem": problem.fingerprint(), "options": options.fingerprint(), "t_span": (t0, t1),
+                          "n_steps": n_steps, "particles": x})
     folder = None if options.checkpoint is None else Path(options.checkpoint)
     recorder = _Recorder(folder)
     start = 0
-    if folder is not None and _prepare_folder(folder, fingerprint, options.resume) and (folder / "state.npz").exists():
+    if folder is not None and _prepare_folder(folder, run_id, options.resume) and (folder / "state.npz").exists():
         with np.load(folder / "state.npz") as state:
+            if str(state["run_id"]) != run_id:
+                raise ValueError(f"checkpoint {folder}: its saved state belongs to a different run")
             start, x = int(state["step"]), state["state"].copy()
         saved = Trajectory.load(folder)
         recorder.times, recorder.diags = list(saved.times), {k: list(v) for k, v in saved.diagnostics.items()}
@@ -313,7 +294,7 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
         if folder is not None:
             recorder.save_record()
             tmp = folder / "state.tmp.npz"
-            np.savez(tmp, step=step, state=state)
+            np.savez(tmp, step=step, state=state, run_id=np.array(run_id))
             os.replace(tmp, folder / "state.npz")
 
     bar = tqdm(total=n_steps, initial=start, disable=not options.progress, desc=desc)

@@ -1,8 +1,6 @@
 """Regression tests for defects reported by new users (and a few found while writing these).
 
-Each test checks the error TYPE and that the message names the problem.  Tests marked
-``xfail(strict=True)`` expose a library defect that is not fixed yet (the reason says which);
-they turn into failures as soon as the defect is fixed, so the mark must then be removed.
+Each test checks the error TYPE and that the message names the problem.
 """
 
 import functools
@@ -108,19 +106,11 @@ def run_diverging(solver, method, failure, x):
     return solvers.simulate_landau(x, AnalyticFlowOracle(bad), **common)
 
 
-LANDAU_NAN_BUG = ("solvers/landau.py LandauProblem.field passes the oracle's scores to the public, validating "
-                  "landau_field, whose check_points(s, 's') raises ValueError('s contains NaN ...') instead of "
-                  "letting the non-finite velocity reach the divergence check")
-DIVERGING = [pytest.param(solver, method, failure, id=f"{solver}-{method}-{failure}",
-                          marks=[pytest.mark.xfail(strict=True, raises=ValueError, reason=LANDAU_NAN_BUG)]
-                          if (solver, failure) == ("landau", "nan") else [])
+DIVERGING = [pytest.param(solver, method, failure, id=f"{solver}-{method}-{failure}")
              for solver in ("fokker-planck", "landau") for method in ("heun", "rk4", "euler")
              for failure in ("nan", "overflow")]
 
 
-# Landau's snapshot diagnostics square scores of 1e200 (Fisher information = inf): numpy warns of
-# the overflow, which this project's pytest configuration turns into an error; ignore it here
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("solver, method, failure", DIVERGING)
 def test_diverging_runs_raise_solver_divergence_error(solver, method, failure, x2):
     with pytest.raises(SolverDivergenceError, match="non-finite|exploding") as info:
@@ -172,10 +162,6 @@ def _other_particles():
     return dict(particles=np.random.default_rng(99).normal(size=(40, 2)))
 
 
-FP_BUG = ("solvers/run.py oracle_fingerprint falls back to repr(oracle), which does not describe the "
-          "oracle's state (weights, distribution)")
-CALLABLE_BUG = ("solvers/run.py callable_fingerprint describes callables without __code__ (partials, callable "
-                "objects) by module and qualname only, not by their parameters")
 OTHER_RUNS = {  # name: (first run's arguments, second run's arguments)
     "particles": ({}, _other_particles()),
     "oracle": ({}, dict(oracle=KDEOracle())),
@@ -200,8 +186,6 @@ OTHER_RUNS = {  # name: (first run's arguments, second run's arguments)
                       dict(drift=functools.partial(scaled_drift, a=3.0))),
     "drift object": (dict(drift=LinearDrift(1.0)), dict(drift=LinearDrift(3.0))),
 }
-XFAIL_RUNS = {"core weights": FP_BUG, "exact distribution": FP_BUG, "drift partial": CALLABLE_BUG,
-              "drift object": CALLABLE_BUG}
 
 
 def _fp(folder, particles, **overrides):
@@ -209,8 +193,7 @@ def _fp(folder, particles, **overrides):
     return solvers.simulate_fokker_planck(particles, checkpoint=folder, **args)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=XFAIL_RUNS[c]))
-                                  if c in XFAIL_RUNS else c for c in OTHER_RUNS])
+@pytest.mark.parametrize("case", list(OTHER_RUNS))
 def test_resume_refuses_a_different_run(case, tmp_path):
     x = np.random.default_rng(0).normal(size=(40, 2))
     first, second = dict(OTHER_RUNS[case][0]), dict(OTHER_RUNS[case][1])
@@ -277,11 +260,6 @@ def test_resume_continues_the_same_run_exactly(solver, tmp_path):
     np.testing.assert_array_equal(np.asarray(Trajectory.load(folder).particles), np.asarray(reference.particles))
 
 
-USED_FOLDER_BUG = ("solvers/run.py _prepare_folder: a new run (resume=False) in a used folder keeps the previous "
-                   "run's state.npz, which a later resume=True of the new run then continues from")
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=USED_FOLDER_BUG)
 def test_a_new_run_in_a_used_folder_does_not_resume_the_old_state(tmp_path):
     rng = np.random.default_rng(5)
     x, y = rng.normal(size=(40, 2)), 5 + rng.normal(size=(40, 2))
@@ -499,9 +477,6 @@ def test_a_long_call_shows_progress_by_default(make, monkeypatch, capsys, x2):
 
 # --- found while writing these tests -------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="scoreoracle/oracles/pretrained.py DiScoFormerOracle.__init__ converts the caller's core "
-                          "in place (nn.Module.to), so an oracle built earlier on the same core breaks")
 def test_oracles_sharing_a_core_do_not_interfere(x2):
     q = x2[:7] + 0.1
     core = random_core(2)

@@ -8,6 +8,7 @@ never attend to each other).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -47,14 +48,18 @@ class DiScoFormerOracle(Oracle):
 
     def __init__(self, core, *, dim: int | None = None, device=None, dtype=torch.float32,
                  chunk_size: int = 4096, rotations: int = 1, progress=None, name: str | None = None,
-                 context_limit: int | None = None, ensembles: int = 1, seed: int = 0):
+                 context_limit: int | None = None, ensembles: int = 1, seed: int = 0, source: tuple | None = None):
         self.device = resolve_device(device)
         self.dtype = dtype
         self.chunk_size = check_positive_int(chunk_size, "chunk_size")
-        self.core = core.to(device=self.device, dtype=dtype).eval()
+        reference = next(core.parameters())
+        if reference.dtype != dtype or reference.device != self.device:  # never convert the caller's module
+            core = copy.deepcopy(core).to(device=self.device, dtype=dtype)
+        self.core = core
         self.rotations = check_positive_int(rotations, "rotations")
         self.progress = progress
         self.name = name
+        self.source = source  # (checkpoint name, folder or None) when the core came from a checkpoint
         self.context_limit = None if context_limit is None else check_positive_int(context_limit, "context_limit")
         self.ensembles = check_positive_int(ensembles, "ensembles")
         self.seed = check_positive_int(seed, "seed", allow_zero=True)
@@ -107,6 +112,7 @@ class DiScoFormerOracle(Oracle):
         oracle = DiScoFormerOracle(core, dim=self.dim, device=self.device, dtype=self.dtype,
                                    chunk_size=self.chunk_size, rotations=self.rotations, progress=self.progress,
                                    name=f"{self.name or 'core'}, adapted" if report.kept else self.name,
+                                   source=None if report.kept else self.source,
                                    context_limit=self.context_limit, ensembles=self.ensembles, seed=self.seed)
         oracle.adaptation = report
         return oracle
@@ -118,11 +124,14 @@ class DiScoFormerOracle(Oracle):
 
 class FittedDiScoFormer(FittedOracle):
     """Sample sets whitened and encoded once (per frame and per context subset); queries stream
-    through the core.  Internally every tensor carries a leading set axis (B = 1 for one set)."""
+    through the core.  Internally every tensor carries a leading set axis (B = 1 for one set).
+
+    Pickling (e.g. to Dask workers) sends the encoded context; a core loaded from a checkpoint
+    travels as its name and is loaded once per receiving process."""
 
     def __init__(self, oracle: DiScoFormerOracle, samples, weights):
         super().__init__(samples, device=oracle.device, chunk_size=oracle.chunk_size, progress=oracle.progress)
-        self.core, self.dtype = oracle.core, oracle.dtype
+        self.core, self.dtype, self.source = oracle.core, oracle.dtype, oracle.source
         x = samples if self.batch is not None else samples.unsqueeze(0)  # (B, n, d)
         w = None if weights is None else (weights if self.batch is not None else weights.unsqueeze(0))
         self.whitening = fit_whitening(x, w)
@@ -161,6 +170,18 @@ class FittedDiScoFormer(FittedOracle):
             return self._evaluate_all(self.samples)
         return self._combine([self.core.at_context(ctx) for ctx in self.contexts], self.z64)
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if self.source is not None:
+            state["core"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.core is None:
+            name, directory = self.source
+            self.core = checkpoints.cached_checkpoint(name, directory, str(self.device), str(self.dtype))
+
 
 class PretrainedOracle(Oracle):
     """Per-dimension checkpoints behind one oracle: picks the checkpoint from the samples' d.
@@ -182,7 +203,7 @@ class PretrainedOracle(Oracle):
         if d not in self._oracles:
             name = self._names[d]
             self._oracles[d] = DiScoFormerOracle(checkpoints.load_checkpoint(name, self.directory), name=name,
-                                                 **self.options)
+                                                 source=_source(name, self.directory), **self.options)
         return self._oracles[d]
 
     def _fit(self, samples, weights):
@@ -197,6 +218,10 @@ class PretrainedOracle(Oracle):
 
     def __repr__(self):
         return f"PretrainedOracle(per-dimension checkpoints for d in {list(self.dims)})"
+
+
+def _source(name: str, directory) -> tuple:
+    return name, None if directory is None else str(Path(directory).resolve())
 
 
 def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, device=None,
@@ -227,7 +252,7 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
         checkpoint = defaults[0] if defaults else None
     if checkpoint is not None:
         core = checkpoints.load_checkpoint(checkpoint, directory)
-        return DiScoFormerOracle(core, dim=dim, name=checkpoint, **options)
+        return DiScoFormerOracle(core, dim=dim, name=checkpoint, source=_source(checkpoint, directory), **options)
     router = PretrainedOracle(directory, **options)
     return router if dim is None else router.for_dim(dim)
 

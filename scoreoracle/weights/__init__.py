@@ -9,6 +9,7 @@ package folder; a user's own exported checkpoints live in any folder of the same
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from importlib import resources
@@ -81,6 +82,15 @@ def load_checkpoint(name: str, directory: Path | None = None):
         raise ValueError(f"no checkpoint named {name!r} in {directory}; available: {sorted(manifest)}")
     entry = manifest[name]
     return load_weights(directory / entry["file"], entry["sha256"])
+
+
+@functools.lru_cache(maxsize=8)
+def cached_checkpoint(name: str, directory: str | None, device: str, dtype: str):
+    """One shared, read-only core per (checkpoint, device, dtype) and process: what a worker
+    process uses to rebuild fitted oracles sent to it without their weights."""
+    import torch
+    core = load_checkpoint(name, None if directory is None else Path(directory))
+    return core.to(device=torch.device(device), dtype=getattr(torch, dtype.split(".")[-1])).eval()
 
 
 def model_card(name: str, directory: Path | None = None) -> dict:

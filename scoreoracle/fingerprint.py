@@ -1,0 +1,63 @@
+"""Content fingerprints: a SHA-256 that changes whenever an object's content does and is stable
+across processes (no memory addresses).  Arrays and tensors count by their bytes, modules by
+their weights, functions by their code, constants, defaults and closures, other objects by their
+type and attributes.  Used to tell one run's setup (oracle, drift, options) from another's."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+import numpy as np
+import torch
+
+
+def fingerprint(obj) -> str:
+    """SHA-256 hex digest of ``obj``'s content."""
+    return hashlib.sha256(describe(obj, set()).encode()).hexdigest()
+
+
+def describe(obj, seen: set) -> str:
+    """A canonical text of ``obj``'s content (``seen`` breaks reference cycles)."""
+    if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
+        return repr(obj)
+    if isinstance(obj, np.generic):
+        return repr(obj.item())
+    if isinstance(obj, np.ndarray):
+        return f"ndarray{obj.shape}{obj.dtype}:" + hashlib.sha256(np.ascontiguousarray(obj).tobytes()).hexdigest()
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        return f"tensor{tuple(t.shape)}{t.dtype}:" + hashlib.sha256(t.view(torch.uint8).numpy().tobytes()).hexdigest()
+    if isinstance(obj, (torch.dtype, torch.device)):
+        return str(obj)
+    if id(obj) in seen:
+        return f"<cycle {type(obj).__qualname__}>"
+    seen = seen | {id(obj)}
+    if isinstance(obj, (list, tuple)):
+        return type(obj).__name__ + "(" + ",".join(describe(v, seen) for v in obj) + ")"
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{describe(k, seen)}:{describe(obj[k], seen)}" for k in sorted(obj, key=repr)) + "}"
+    if isinstance(obj, torch.nn.Module):
+        return f"module {type(obj).__qualname__}" + describe(dict(obj.state_dict()), seen)
+    if isinstance(obj, functools.partial):
+        return "partial" + describe((obj.func, obj.args, obj.keywords), seen)
+    code = getattr(obj, "__code__", None)
+    if code is not None:  # functions and lambdas
+        cells = []
+        for cell in getattr(obj, "__closure__", None) or ():
+            try:
+                cells.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                cells.append(None)
+        return (f"function {getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}:" + code.co_code.hex()
+                + describe((code.co_consts, getattr(obj, "__defaults__", None), cells), seen))
+    if hasattr(obj, "__func__") and hasattr(obj, "__self__"):  # bound methods
+        return "method" + describe((obj.__func__, obj.__self__), seen)
+    if isinstance(obj, type):
+        return f"type {obj.__module__}.{obj.__qualname__}"
+    state = getattr(obj, "__dict__", None)
+    call = getattr(type(obj), "__call__", None)
+    parts = {"__call__": call} if call is not None and hasattr(call, "__code__") else {}
+    if state is not None:
+        parts.update({k: v for k, v in state.items() if not k.startswith("_cache")})
+    return f"{type(obj).__module__}.{type(obj).__qualname__}" + describe(parts, seen)
