@@ -13,11 +13,19 @@ score ∇ₓ log f at any query points:
 accepts any of them.
 """
 
-from .contract import FittedOracle, FittedScoreOracle, Oracle, ScoreOracle
-from .distributions import GaussianMixture, Laplace, StudentT, random_gmm
-from .oracles import DiScoFormerOracle, ExactOracle, GaussianFitOracle, KDEOracle, load
-from .weights import WeightsIntegrityError
-from .whitening import SingularSamplesError
+import os
+
+# OpenMP threads that spin after a parallel region starve every other parallel region sharing the
+# cores (the numba particle kernels and torch alternate in every solver step, and training runs
+# beside other work): make idle threads sleep.  Read when the OpenMP runtime starts, i.e. before
+# torch is first imported; a value set by the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from .contract import FittedOracle, FittedScoreOracle, Oracle, ScoreOracle  # noqa: E402
+from .distributions import GaussianMixture, Laplace, StudentT, random_gmm  # noqa: E402
+from .oracles import DiScoFormerOracle, ExactOracle, GaussianFitOracle, KDEOracle, load  # noqa: E402
+from .weights import WeightsIntegrityError  # noqa: E402
+from .whitening import SingularSamplesError  # noqa: E402
 
 __version__ = "0.2.0"
 
