@@ -10,3 +10,5 @@ python3 speed.py
 python3 equivariance.py
 python3 ood.py
 python3 solvers_bench.py
+python3 contract_bench.py
+python3 weighted.py
