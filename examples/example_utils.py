@@ -1,9 +1,7 @@
-"""Shared by the examples: the oracles they compare and figure handling (headless)."""
+"""Shared by the examples: command lines and figure handling (headless)."""
 
+import argparse
 from pathlib import Path
-
-from scoreoracle import KDEOracle, load
-from solvers import BlobOracle
 
 OUT = Path(__file__).resolve().parent / "out"  # examples/out/, wherever a script is run from
 
@@ -13,12 +11,15 @@ def default_out(filename: str) -> str:
     return str(OUT / filename)
 
 
-def standard_oracles(include_blob: bool = True) -> dict:
-    """The shipped DiScoFormer, Scott KDE and (optionally) the blob method."""
-    oracles = {"DiScoFormer": load(), "KDE (Scott)": KDEOracle("scott")}
-    if include_blob:
-        oracles["blob"] = BlobOracle()
-    return oracles
+def landau_arguments(doc: str, figure_name: str, argv=None) -> argparse.Namespace:
+    """The Landau examples' command line: --n particles, --t-end, Heun step --dt and the figure
+    path --out (default examples/out/<figure_name>); described by the docstring's first line."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--t-end", type=float, default=1.0)
+    parser.add_argument("--dt", type=float, default=0.05)
+    parser.add_argument("--out", default=default_out(figure_name))
+    return parser.parse_args(argv)
 
 
 def figure(nrows=1, ncols=1, figsize=(6, 4)):

@@ -7,52 +7,25 @@ Run: python examples/landau_anisotropic.py [--n 2000]
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
-from solvers import simulate_landau
 from solvers.exact import maxwell_covariance
+from solvers.validation import LANDAU_C, landau_anisotropic, standard_oracles
 
-from example_utils import default_out, figure, save, standard_oracles
-
-C = 1 / 24
-SIGMA0 = np.diag([1.8, 0.2, 1.0])
-
-
-def run(n=2000, t_end=1.0, dt=0.05, seed=0, oracles=None):
-    v0 = np.random.default_rng(seed).normal(size=(n, 3)) * np.sqrt(np.diag(SIGMA0))
-    v0 -= v0.mean(0)
-    cov0 = np.cov(v0.T)
-    exact_end = maxwell_covariance(t_end, cov0, C)
-    results = {}
-    for name, oracle in (oracles or standard_oracles()).items():
-        traj = simulate_landau(v0, oracle, C=C, t_span=(0.0, t_end), dt=dt)
-        cov = traj.diagnostics["covariance"]
-        results[name] = {
-            "trajectory": traj,
-            "relaxation_%": 100 * (cov[-1, 1, 1] - cov0[1, 1]) / (exact_end[1, 1] - cov0[1, 1]),
-            "cov_error": float(np.linalg.norm(cov[-1] - exact_end, 2)),
-        }
-    return cov0, results
+from example_utils import figure, landau_arguments, save
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--t-end", type=float, default=1.0)
-    parser.add_argument("--dt", type=float, default=0.05)
-    parser.add_argument("--out", default=default_out("landau_anisotropic.png"))
-    args = parser.parse_args(argv)
-    cov0, results = run(args.n, args.t_end, args.dt)
-    exact = maxwell_covariance(args.t_end, cov0, C)
+    args = landau_arguments(__doc__, "landau_anisotropic.png", argv)
+    run = landau_anisotropic(standard_oracles(), args.n, args.t_end, args.dt, trajectories=True)
+    cov0, exact, results = run["initial_covariance"], run["exact_covariance"], run["oracles"]
     print(f"anisotropic Maxwell-Landau d = 3, n = {args.n}, T = {args.t_end}: exact Σ₂₂ {cov0[1, 1]:.3f} → {exact[1, 1]:.3f}")
     print(f"{'oracle':<14}{'Σ₂₂ relaxation %':>18}{'‖Cov − exact‖₂':>16}")
     for name, r in results.items():
         print(f"{name:<14}{r['relaxation_%']:>18.1f}{r['cov_error']:>16.4f}")
     fig, ax = figure(figsize=(6, 4))
     t = np.linspace(0, args.t_end, 100)
-    law = maxwell_covariance(t, cov0, C)
+    law = maxwell_covariance(t, cov0, LANDAU_C)
     for k in range(3):
         ax.plot(t, law[:, k, k], "k--", lw=1)
     for name, r in results.items():

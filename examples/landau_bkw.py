@@ -7,44 +7,16 @@ Run: python examples/landau_bkw.py [--n 2000] [--t-end 1.0]
 
 from __future__ import annotations
 
-import argparse
-
-import numpy as np
-
-from solvers import simulate_landau
 from solvers.exact import BKW
+from solvers.validation import landau_bkw, standard_oracles
 
-from example_utils import default_out, figure, save, standard_oracles
-
-
-def run(n=2000, t_end=1.0, dt=0.05, seed=0, oracles=None):
-    bkw = BKW(2)
-    v0 = bkw.sample(n, 0.0, seed=seed)
-    oracles = {"exact": bkw.oracle(), **(oracles or standard_oracles())}
-    exact_increment = bkw.fourth_moment(t_end) - bkw.fourth_moment(0.0)
-    results = {}
-    for name, oracle in oracles.items():
-        traj = simulate_landau(v0, oracle, C=bkw.C, t_span=(0.0, t_end), dt=dt)
-        m4 = traj.diagnostics["fourth_moment"]
-        results[name] = {
-            "trajectory": traj,
-            "m4_increment_ratio": (m4[-1] - m4[0]) / exact_increment,
-            "fisher_end": traj.diagnostics["fisher"][-1],
-            "entropy_rate_start": traj.diagnostics["entropy_production"][0],
-            "momentum_drift": float(np.abs(traj.diagnostics["momentum"] - traj.diagnostics["momentum"][0]).max()),
-            "energy_drift": float(traj.diagnostics["energy"][-1] - traj.diagnostics["energy"][0]),
-        }
-    return bkw, results
+from example_utils import figure, landau_arguments, save
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--t-end", type=float, default=1.0)
-    parser.add_argument("--dt", type=float, default=0.05)
-    parser.add_argument("--out", default=default_out("landau_bkw.png"))
-    args = parser.parse_args(argv)
-    bkw, results = run(args.n, args.t_end, args.dt)
+    args = landau_arguments(__doc__, "landau_bkw.png", argv)
+    bkw = BKW(2)
+    results = landau_bkw(standard_oracles(), args.n, args.t_end, args.dt, trajectories=True)
     print(f"2-D BKW, n = {args.n}, t ∈ [0, {args.t_end}], Heun dt = {args.dt}")
     print(f"exact: E|v|⁴ {bkw.fourth_moment(0):.3f} → {bkw.fourth_moment(args.t_end):.3f}, "
           f"Fisher at end {bkw.fisher_information(args.t_end):.4f}, d/dt∫f log f at 0 = −0.125")
