@@ -18,3 +18,18 @@ def random_core(dim: int, seed: int = 0) -> TransformerCore:
 def rng():
     import numpy as np
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One thread for torch and numba while a module runs (modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("single_thread")``): the calls are tiny, the machine
+    small and shared, and numba's OpenMP workers spinning after a parallel kernel slow the next
+    torch calls by ~100× when both use two threads."""
+    import numba
+    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    yield
+    torch.set_num_threads(torch_threads)
+    numba.set_num_threads(numba_threads)

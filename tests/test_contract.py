@@ -34,18 +34,8 @@ MU = np.array([0.5, -1.0])
 SIGMA = np.array([[1.0, 0.6], [0.6, 1.0]])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """One thread for torch and numba while this module runs: the calls are tiny, the machine
-    small and shared, and numba's OpenMP workers spinning after a parallel kernel slow the next
-    torch calls by ~100× when both use two threads."""
-    import numba
-    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    numba.set_num_threads(numba_threads)
+# one thread for torch and numba while this module runs (see conftest.single_thread)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def equivariant_core(seed: int = 0) -> EquivariantCore:

@@ -22,18 +22,8 @@ from solvers.exact import AnalyticFlowOracle
 from conftest import random_core
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """One thread for torch and numba while this module runs: the calls are tiny, the machine
-    small and shared, and numba's OpenMP workers spinning after a parallel kernel slow the next
-    torch calls by ~100× when both use two threads."""
-    import numba
-    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    numba.set_num_threads(numba_threads)
+# one thread for torch and numba while this module runs (see conftest.single_thread)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture
