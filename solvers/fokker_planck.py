@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scoreoracle.distributed import is_dask_array
 from scoreoracle.fingerprint import fingerprint
 
 from .cloud import check_oracle, check_particle_weights, cloud_score, weighted_moments
@@ -103,7 +104,8 @@ def simulate_fokker_planck(particles, oracle, drift=None, diffusion=1.0, t_span=
     (the plug-in Fisher information mean‖ŝ‖² of the snapshot), all mass-weighted.
     """
     options = RunOptions.from_kwargs({"method": method, **run_options})
-    x0 = check_particles(particles)
+    distributed = is_dask_array(particles)
+    x0 = particles if distributed else check_particles(particles)
     n, d = x0.shape
     if drift is not None and potential_gradient is not None:
         raise ValueError("give either drift or potential_gradient, not both")
@@ -115,6 +117,12 @@ def simulate_fokker_planck(particles, oracle, drift=None, diffusion=1.0, t_span=
             return -np.asarray(potential_gradient(x), dtype=np.float64)
     if drift is not None and not callable(drift):
         raise TypeError("drift must be a callable drift(x, t) -> (n, d)")
+    if distributed:
+        from .distributed import ShardPhysics, simulate_distributed
+        if weights is not None:
+            raise ValueError("weights are not supported for particles given as a Dask array")
+        physics = ShardPhysics("fokker-planck", drift=drift, D=_diffusion_matrix(diffusion, d), seed=options.seed)
+        return simulate_distributed(particles, oracle, physics, options, t_span=t_span, dt=dt)
     scores = CloudScores(oracle, check_particle_weights(weights, n), options, n, d)
     problem = FokkerPlanckProblem(scores, drift, _diffusion_matrix(diffusion, d))
     return integrate(x0, problem, t_span=t_span, dt=dt, options=options, desc="fokker-planck")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scoreoracle.distributed import is_dask_array
 from scoreoracle.validation import check_points
 
 from scoreoracle.validation import check_positive_int
@@ -134,6 +135,10 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     weights : (n,) particle masses (importance weights), constant in time.
     collisions : "full" (all n² pairs) or "random_batch" (pairs inside random batches of
         ``batch_size`` particles, reshuffled every step: O(n·batch_size)).
+
+    Particles given as a Dask array (rows chunked) run sharded across the workers: see
+    :mod:`solvers.distributed` (snapshots go to a Zarr ``checkpoint`` folder; pair sums stay
+    inside each shard, in random batches with ``collisions="random_batch"``).
     **run_options : :class:`solvers.run.RunOptions` fields (save_every, checkpoint,
         checkpoint_every, resume, oracle_samples, seed, progress, explode_factor).
 
@@ -144,7 +149,8 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     ``entropy_production`` (T,) — the particle estimate of d/dt ∫f log f (≤ 0); means are mass-weighted.
     """
     options = RunOptions.from_kwargs({"method": method, **run_options})
-    v0 = check_particles(particles)
+    distributed = is_dask_array(particles)
+    v0 = particles if distributed else check_particles(particles)
     n, d = v0.shape
     if d < 2:
         raise ValueError("the Landau equation needs d ≥ 2 (its collision kernel vanishes in d = 1)")
@@ -161,6 +167,12 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
             raise ValueError(f"batch_size must be at least 2 (a pair), got {batch_size}")
     elif batch_size is not None:
         raise ValueError("batch_size applies to collisions='random_batch' only")
+    if distributed:
+        from .distributed import ShardPhysics, simulate_distributed
+        if weights is not None:
+            raise ValueError("weights are not supported for particles given as a Dask array")
+        physics = ShardPhysics("landau", float(gamma), float(C), delta, batch_size, seed=options.seed)
+        return simulate_distributed(particles, oracle, physics, options, t_span=t_span, dt=dt)
     scores = CloudScores(oracle, check_particle_weights(weights, n), options, n, d)
     problem = LandauProblem(scores, float(gamma), float(C), delta, batch_size)
     return integrate(v0, problem, t_span=t_span, dt=dt, options=options, desc="landau")

@@ -82,6 +82,7 @@ class RunOptions:
     seed : seed of every random draw of the run.
     progress : tqdm progress bar.
     explode_factor : a state whose largest |x| exceeds this × the initial RMS radius diverged.
+    reshuffle_every : runs on Dask arrays: steps between permutations of the particles across shards.
     """
 
     method: str = "heun"
@@ -93,6 +94,7 @@ class RunOptions:
     seed: int = 0
     progress: bool = False
     explode_factor: float = 1e6
+    reshuffle_every: int = 10
 
     def __post_init__(self):
         if self.method not in STEPPERS:
@@ -102,6 +104,7 @@ class RunOptions:
         check_positive_int(self.checkpoint_every, "checkpoint_every")
         check_positive_int(self.seed, "seed", allow_zero=True)
         check_positive_float(self.explode_factor, "explode_factor")
+        check_positive_int(self.reshuffle_every, "reshuffle_every")
         if self.resume and self.checkpoint is None:
             raise ValueError("resume=True needs checkpoint= (the run folder to resume from)")
 
@@ -116,7 +119,8 @@ class RunOptions:
 
     def fingerprint(self) -> dict:
         """The options that change the computed trajectory (not where or how it is stored)."""
-        return {k: v for k, v in asdict(self).items() if k in ("method", "save_every", "oracle_samples", "seed")}
+        return {k: v for k, v in asdict(self).items()
+                if k in ("method", "save_every", "oracle_samples", "seed", "reshuffle_every")}
 
 
 def step_rng(seed: int, step: int, stream: int = 0) -> np.random.Generator:

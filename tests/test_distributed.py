@@ -90,3 +90,89 @@ def test_a_worker_killed_mid_call_costs_a_retry_not_the_result(client, data):
         os.kill(pid, signal.SIGKILL)  # a hard crash mid-call; the nanny starts a new worker
     threading.Thread(target=kill).start()
     np.testing.assert_allclose(future.result(timeout=120), expected, rtol=1e-12, atol=1e-12)
+
+
+def landau_case(n=800, shards=4):
+    from solvers.exact import AnalyticFlowOracle, maxwell_covariance
+    cov0 = np.diag([1.8, 0.2, 1.0])
+    v0 = np.random.default_rng(3).normal(size=(n, 3)) * np.sqrt(np.diag(cov0))
+    oracle = AnalyticFlowOracle(lambda v, t: -v / np.diag(maxwell_covariance(t, cov0, 1 / 24)))
+    return da.from_array(v0, chunks=(n // shards, 3)), v0, oracle
+
+
+RUN = dict(C=1 / 24, t_span=(0.0, 0.4), dt=0.05, collisions="random_batch", batch_size=25, oracle_samples=300,
+           reshuffle_every=3, save_every=2, checkpoint_every=3)
+
+
+def test_sharded_landau_run_is_scheduler_independent_and_conservative(client, tmp_path):
+    import dask
+
+    import solvers
+    particles, _, oracle = landau_case()
+    on_cluster = solvers.simulate_landau(particles, oracle, checkpoint=tmp_path / "a", **RUN)
+    with dask.config.set(scheduler="sync"):
+        local = solvers.simulate_landau(particles, oracle, checkpoint=tmp_path / "b", **RUN)
+    assert isinstance(on_cluster.particles, da.Array) and on_cluster.particles.shape == (5, 800, 3)
+    # every task is the same pure function of the same inputs: identical up to round-off
+    np.testing.assert_allclose(np.asarray(on_cluster.particles), np.asarray(local.particles), rtol=1e-12, atol=1e-12)
+    mom = on_cluster.diagnostics["momentum"]
+    assert np.abs(mom - mom[0]).max() < 1e-14  # batch sums are antisymmetric within every shard
+    # the covariance relaxes toward isotropy as the Maxwell law says (a short run: direction only)
+    cov = on_cluster.diagnostics["covariance"]
+    assert cov[-1, 0, 0] < cov[0, 0, 0] and cov[-1, 1, 1] > cov[0, 1, 1]
+    # snapshots are stored in the original particle order despite the reshuffles
+    np.testing.assert_array_equal(np.asarray(on_cluster.particles[0]), np.asarray(particles))
+
+
+def test_one_shard_with_full_context_is_the_full_pair_sum_run(client):
+    import solvers
+    particles, v0, oracle = landau_case(n=300, shards=1)
+    kw = dict(C=1 / 24, t_span=(0.0, 0.3), dt=0.05)
+    sharded = solvers.simulate_landau(particles, oracle, oracle_samples=300, **kw)
+    local = solvers.simulate_landau(v0, oracle, **kw)
+    np.testing.assert_allclose(np.asarray(sharded.final), local.final, rtol=1e-13, atol=1e-13)
+
+
+def test_resumed_sharded_run_equals_the_uninterrupted_one(client, tmp_path):
+    import solvers
+    from solvers.exact import AnalyticFlowOracle
+
+    particles, _, oracle = landau_case()
+
+    class Interrupting(AnalyticFlowOracle):
+        def __init__(self, calls):
+            super().__init__(oracle._score)
+            self.calls = calls
+
+        def at_time(self, t):
+            self.calls -= 1
+            if self.calls < 0:
+                raise KeyboardInterrupt
+            return super().at_time(t)
+
+        def fingerprint(self):  # the same oracle: only the run is killed
+            from scoreoracle.fingerprint import fingerprint
+            return fingerprint(oracle)
+    with pytest.raises(KeyboardInterrupt):
+        solvers.simulate_landau(particles, Interrupting(11), checkpoint=tmp_path / "run", **RUN)
+    resumed = solvers.simulate_landau(particles, oracle, checkpoint=tmp_path / "run", resume=True, **RUN)
+    whole = solvers.simulate_landau(particles, oracle, checkpoint=tmp_path / "whole", **RUN)
+    np.testing.assert_array_equal(resumed.times, whole.times)
+    np.testing.assert_allclose(np.asarray(resumed.particles), np.asarray(whole.particles), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="different run"):
+        solvers.simulate_landau(particles, oracle, checkpoint=tmp_path / "run", resume=True, **{**RUN, "seed": 5})
+
+
+def test_sharded_fokker_planck_follows_the_ou_law(client):
+    import solvers
+    from solvers.exact import AnalyticFlowOracle, ou_variance
+    x0 = np.random.default_rng(1).normal(size=(1200, 2)) * np.sqrt(ou_variance(0.1, 0.1))
+    oracle = AnalyticFlowOracle(lambda x, t: -x / ou_variance(t, 0.1))
+    traj = solvers.simulate_fokker_planck(da.from_array(x0, chunks=(300, 2)), oracle, potential_gradient=lambda x: x,
+                                          t_span=(0.1, 0.6), dt=0.05, oracle_samples=400)
+    local = solvers.simulate_fokker_planck(x0, oracle, potential_gradient=lambda x: x, t_span=(0.1, 0.6), dt=0.05)
+    # the field is pointwise here (exact score): the sharded run is the local run
+    np.testing.assert_allclose(np.asarray(traj.particles), local.particles, rtol=1e-13, atol=1e-13)
+    var = np.trace(traj.diagnostics["covariance"], axis1=1, axis2=2) / 2
+    expected = ou_variance(traj.times, 0.1) * np.trace(np.cov(x0.T)) / 2 / ou_variance(0.1, 0.1)
+    np.testing.assert_allclose(var, expected, rtol=1e-2)  # Heun at dt = 0.05: O(dt²) error

@@ -1,0 +1,234 @@
+"""Particle runs on Dask arrays: the state sharded by rows across workers.
+
+Each stage of a step (Euler, Heun or RK4):
+
+1. a seeded random context of ``oracle_samples`` particles (default 4096) is gathered from all
+   shards and the oracle is fitted to it once, on the client;
+2. every shard computes its particles' scores from that fitted oracle and its velocity — for
+   Landau, random-batch collisions inside the shard (batches drawn from the step's seed and the
+   shard's index), for Fokker–Planck, drift − D·score — in one pure task per shard.
+
+Every ``reshuffle_every`` steps the particles are permuted across shards (so batches mix the whole
+population); a particle's identity is tracked, and snapshots are stored in the original order.
+Snapshots, the state and the run's record go to a Zarr folder (``checkpoint=``), and
+``resume=True`` continues a run with the same fingerprint; every draw is a function of (seed,
+step), so a resumed run equals the uninterrupted one, and results do not depend on the scheduler.
+With one shard, no reshuffling, batches of the whole shard and a context of every particle, a
+Landau run is the full pair-sum run of :func:`solvers.simulate_landau` on numpy input.
+
+Requires the optional extra ``scoreoracle[dask]`` (Dask and Zarr).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scoreoracle.fingerprint import fingerprint
+
+from .cloud import check_oracle
+from .landau import RandomBatches, _collisions
+from .run import (STEPPERS, SolverDivergenceError, check_oracle_samples, check_time_arguments, oracle_fingerprint,
+                  step_rng)
+from .trajectory import Trajectory
+
+DEFAULT_CONTEXT = 4096
+CONTEXT_STREAM, SHUFFLE_STREAM, SHARD_STREAM = 10, 11, 1000
+
+
+@dataclass
+class ShardPhysics:
+    """What a shard task needs besides its rows: the kind of field and its constants."""
+
+    kind: str  # "landau" or "fokker-planck"
+    gamma: float = 0.0
+    C: float = 1.0
+    delta: float = 0.0
+    batch_size: int | None = None
+    drift: object = None
+    D: np.ndarray | None = None
+    seed: int = 0
+
+
+def shard_field(rows, fitted, physics: ShardPhysics, step: int, t: float, shard: int):
+    """Velocity (r, d), ‖score‖² (r, 1) and entropy production (r, 1) of one shard, as one block
+    (r, d + 2): a pure function of its arguments (a lost task is recomputed identically)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    s = np.asarray(fitted.score(rows), dtype=np.float64)
+    ent = np.zeros(len(rows))
+    if physics.kind == "landau":
+        batches = None
+        if physics.batch_size is not None and physics.batch_size < len(rows):
+            rng = step_rng(physics.seed, step, SHARD_STREAM + shard)
+            batches = RandomBatches.draw(rng, np.full(len(rows), 1.0 / len(rows)), physics.batch_size)
+        velocity, ent_total = _collisions(rows, s, None, physics.gamma, physics.C, physics.delta, batches)
+        ent[:] = ent_total / len(rows)  # the shard's estimate, spread over its rows
+    else:
+        velocity = -s @ physics.D.T
+        if physics.drift is not None:
+            velocity = velocity + np.asarray(physics.drift(rows, t), dtype=np.float64)
+    with np.errstate(over="ignore"):
+        s2 = (s * s).sum(1)
+    return np.concatenate([velocity, s2[:, None], ent[:, None]], axis=1)
+
+
+class DistributedRun:
+    """State, context draws, stages and storage of one sharded run (see the module docstring)."""
+
+    def __init__(self, particles, oracle, physics: ShardPhysics, options, t_span, dt, reshuffle_every: int):
+        import dask.array as da
+
+        self.da = da
+        self.oracle = check_oracle(oracle)
+        self.physics, self.options = physics, options
+        self.n, self.d = particles.shape
+        if particles.ndim != 2 or self.n < self.d + 2:
+            raise ValueError(f"particles must be a Dask array (n, d) with n ≥ d + 2, got shape {particles.shape}")
+        self.chunks = particles.rechunk({1: -1}).chunks
+        self.x0 = particles.rechunk(self.chunks).astype(np.float64)
+        self.t0, self.t1, self.n_steps = check_time_arguments(t_span, dt)
+        self.h = (self.t1 - self.t0) / self.n_steps
+        self.save_every = options.save_every or max(1, self.n_steps // 100)
+        self.context = check_oracle_samples(options.oracle_samples, self.n, self.d) or min(self.n, DEFAULT_CONTEXT)
+        self.reshuffle_every = reshuffle_every
+        self.folder = None if options.checkpoint is None else Path(options.checkpoint)
+        self.scale = max(float(self.da.sqrt((self.x0 * self.x0).sum(1).mean()).compute()), 1e-300)
+
+    # --- one stage ---------------------------------------------------------------------------
+    def fitted(self, state, step: int, stage: int, t: float):
+        """The oracle fitted to a seeded random context of the stage state (gathered from all shards)."""
+        rng = step_rng(self.physics.seed, step, CONTEXT_STREAM + stage)
+        rows = np.sort(rng.choice(self.n, self.context, replace=False)) if self.context < self.n else slice(None)
+        context = np.asarray(state[rows].compute())
+        if not np.isfinite(context).all():
+            raise FloatingPointError("non-finite values")
+        oracle = self.oracle.at_time(t) if hasattr(self.oracle, "at_time") else self.oracle
+        return oracle.fit(context)
+
+    def field(self, state, step: int, stage: int, t: float):
+        """Lazy (n, d + 2) block array: velocity, ‖score‖², entropy production."""
+        import dask
+
+        node = dask.delayed(self.fitted(state, step, stage, t), pure=True, traverse=False)
+        blocks = [self.da.from_delayed(dask.delayed(shard_field, pure=True)(block, node, self.physics, step, t, i),
+                                       shape=(rows, self.d + 2), dtype=np.float64)
+                  for i, (block, rows) in enumerate(zip(state.to_delayed().ravel(), state.chunks[0]))]
+        return self.da.concatenate(blocks, axis=0)
+
+    def step(self, state, step: int, t: float):
+        """One time step; returns (new state, stage-1 field) — both persisted."""
+        stage = {"i": 0}
+        first = {}
+
+        def velocity(x, time):
+            f = self.field(x, step, stage["i"], time).persist()
+            if stage["i"] == 0:
+                first["field"] = f
+            stage["i"] += 1
+            return f[:, :self.d]
+        new = STEPPERS[self.options.method](velocity, state, t, self.h).persist()
+        return new, first["field"]
+
+    # --- diagnostics and storage ---------------------------------------------------------------
+    def diagnostics(self, state, fld) -> dict:
+        da = self.da
+        sq = (state * state).sum(1)
+        mean, second = da.compute(state.mean(0), (state.T @ state) / self.n)
+        cov = (second - np.outer(mean, mean)) * self.n / (self.n - 1)
+        energy, m4, fisher, ent = da.compute(0.5 * sq.mean(), (sq * sq).mean(), fld[:, self.d].mean(),
+                                             fld[:, self.d + 1].sum() / len(state.chunks[0]))
+        out = {"mean" if self.physics.kind != "landau" else "momentum": mean, "covariance": cov, "fisher": fisher}
+        if self.physics.kind == "landau":
+            out.update(energy=energy, fourth_moment=m4, entropy_production=ent)
+        return out
+
+
+def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t_span, dt):
+    """Run the sharded particle solver (see the module docstring); returns a Trajectory whose
+    ``particles`` is a Dask array (T, n, d) in the particles' original order."""
+    import dask.array as da
+    import zarr
+
+    run = DistributedRun(particles, oracle, physics, options, t_span, dt, options.reshuffle_every)
+    run_id = fingerprint({"physics": physics, "oracle": oracle_fingerprint(oracle), "options": options.fingerprint(),
+                          "t": (run.t0, run.t1, run.n_steps), "chunks": run.chunks,
+                          "particles": run.x0.name})  # Dask's token of the input (content-based for arrays)
+    state, order, start = run.x0.persist(), np.arange(run.n), 0
+    times, diags, snapshots = [], {}, []
+    group = None
+    if run.folder is not None:
+        group = zarr.open_group(str(run.folder), mode="a")
+        stored = group.attrs.get("run_id")
+        if options.resume and stored is not None and stored != run_id:
+            raise ValueError(f"checkpoint {run.folder} belongs to a different run; use another folder or resume=False")
+        if options.resume and stored == run_id and "state" in group:
+            start = int(group.attrs["step"])
+            state = da.from_zarr(str(run.folder), component="state").rechunk(run.chunks).persist()
+            order = np.asarray(group["order"][:])
+            times = list(group.attrs["times"])
+            diags = {k: [np.asarray(v) for v in vs] for k, vs in group.attrs["diagnostics"].items()}
+            snapshots = [da.from_zarr(str(run.folder), component=f"snapshots/{i:06d}") for i in range(len(times))]
+        else:  # a new run: clear what an earlier run left
+            group = zarr.open_group(str(run.folder), mode="w")
+            group.attrs["run_id"] = run_id
+
+    def original_order(x):
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(run.n)
+        return x if np.array_equal(order, np.arange(run.n)) else x[inverse].rechunk(run.chunks)
+
+    def record(x, t, fld):
+        times.append(t)
+        for k, v in run.diagnostics(x, fld).items():
+            diags.setdefault(k, []).append(np.asarray(v, dtype=float))
+        snap = original_order(x)
+        if group is not None:
+            snap.to_zarr(str(run.folder), component=f"snapshots/{len(times) - 1:06d}", overwrite=True)
+            snap = da.from_zarr(str(run.folder), component=f"snapshots/{len(times) - 1:06d}")
+        else:
+            snap = snap.persist()
+        snapshots.append(snap)
+
+    def save(step, x):
+        if group is None:
+            return
+        x.to_zarr(str(run.folder), component="state", overwrite=True)
+        group.create_array("order", data=order, overwrite=True)
+        group.attrs.update(step=step, times=[float(t) for t in times],
+                           diagnostics={k: [np.asarray(v).tolist() for v in vs] for k, vs in diags.items()})
+
+    def trajectory():
+        return Trajectory(np.array(times), da.stack(snapshots), {k: np.stack(v) for k, v in diags.items()})
+
+    for step in range(start, run.n_steps + 1):
+        t = run.t1 if step == run.n_steps else run.t0 + step * run.h
+        if step > 0 and step % run.reshuffle_every == 0 and step != start:
+            perm = step_rng(physics.seed, step, SHUFFLE_STREAM).permutation(run.n)
+            state, order = state[perm].rechunk(run.chunks).persist(), order[perm]
+        due = step % run.save_every == 0 or step == run.n_steps
+        try:
+            if step == run.n_steps:
+                fld = run.field(state, step, 0, t).persist() if due else None
+                new = None
+            else:
+                new, fld = run.step(state, step, t)
+                finite, largest = da.compute(da.isfinite(new).all(), da.abs(new).max())
+                if not finite:
+                    raise FloatingPointError("non-finite values")
+                if largest > options.explode_factor * run.scale:
+                    raise FloatingPointError("an exploding state")
+        except FloatingPointError as exc:
+            if not times or times[-1] != t:
+                record(state, t, run.field(state, step, 0, t).persist())
+            raise SolverDivergenceError(f"step {step + 1}/{run.n_steps} (t = {t:.6g}) produced {exc}; stopped at "
+                                        f"the last good state t = {t:.6g}", trajectory()) from None
+        if due and (not times or times[-1] < t):
+            record(state, t, fld)
+        if step != start and (step % options.checkpoint_every == 0 or step == run.n_steps):
+            save(step, state)
+        if new is None:
+            break
+        state = new
+    return trajectory()
