@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-import solvers.validation as experiments
-from solvers.validation import LANDAU_C
+import solvers.experiments as experiments
+from solvers.experiments import LANDAU_C
 
 from _common import machine_note, markdown_table, median_time, write_section
 

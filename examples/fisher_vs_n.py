@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from solvers.validation import FISHER_CASES, fisher_vs_n, standard_oracles
+from solvers.experiments import FISHER_CASES, fisher_vs_n, standard_oracles
 
 from example_utils import default_out, figure, save
 

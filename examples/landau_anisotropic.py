@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from solvers.exact import maxwell_covariance
-from solvers.validation import LANDAU_C, landau_anisotropic, standard_oracles
+from solvers.experiments import LANDAU_C, landau_anisotropic, standard_oracles
 
 from example_utils import figure, landau_arguments, save
 

@@ -8,7 +8,7 @@ Run: python examples/landau_bkw.py [--n 2000] [--t-end 1.0]
 from __future__ import annotations
 
 from solvers.exact import BKW
-from solvers.validation import landau_bkw, standard_oracles
+from solvers.experiments import landau_bkw, standard_oracles
 
 from example_utils import figure, landau_arguments, save
 

@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 
 from solvers.exact import ou_variance
-from solvers.validation import OU_T_SPAN, OU_V0, ou_relaxation, standard_oracles
+from solvers.experiments import OU_T_SPAN, OU_V0, ou_relaxation, standard_oracles
 
 from example_utils import default_out, figure, save
 

@@ -13,7 +13,7 @@ import torch
 
 import scoreoracle
 from solvers import sd_kde
-from solvers.validation import MIXTURES, mise_grid, sd_kde_mise
+from solvers.experiments import MIXTURES, mise_grid, sd_kde_mise
 
 from example_utils import default_out, figure, save
 

@@ -1,0 +1,156 @@
+"""One oracle for every dimension: the equivariant core against the per-dimension checkpoints,
+best-h KDE and the Gaussian fit, on seen and unseen dimensions, and the paper's Table 5 case.
+
+* seen dimensions (d = 1, 2, 3, 10; n = 256, 1024, 4096): the new core and the old checkpoint
+  of that d on the same draws; the ratio that matters is best-h KDE / model;
+* large n (d = 2, 10; n = 16384, 65536): does the error keep falling with n;
+* unseen dimensions (d = 4, 5, 7, 16, 32, 64, 100; n = 1024, 4096);
+* Table 5: d = 100, random two-component diagonal GMMs (means U[−3, 3]^d, variances U[0.2, 1]),
+  n = 2048 context points, 256 queries, KDE at the bandwidth that minimises the true error.
+
+    python benchmarks/dimensions.py [--run runs/equivariant] [--gmms 32] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+import scoreoracle
+from scoreoracle.distributions import GaussianMixture
+from scoreoracle.oracles import DiScoFormerOracle, KDEOracle
+from scoreoracle.oracles.kde import scott_factor
+from scoreoracle.training.evaluation import evaluate_estimators
+
+from _common import OUT, machine_note, markdown_table, write_section
+
+SEEN = (1, 2, 3, 10)
+UNSEEN = (4, 5, 7, 16, 32, 64, 100)
+TABLE5_MULTIPLIERS = np.geomspace(0.3, 3.0, 13)
+
+
+def candidate(run: str | None):
+    """The oracle under test: a training run's latest checkpoint, or the shipped default."""
+    if run is None:
+        return scoreoracle.load()
+    from scoreoracle.training.loop import load_checkpoint
+    core, state = load_checkpoint(f"{run}/checkpoint.pt")
+    print(f"candidate: {run} at step {state['step']}")
+    return DiScoFormerOracle(core, name=f"{run}@{state['step']}")
+
+
+def cell(estimators, d, n, gmms, queries=1024):
+    t = evaluate_estimators(estimators, d, n, gmms, n_queries=queries)
+    best = t["best-h kde"]
+    return {name: {"rel_score": r["rel_score"], "logf_mse": r["logf_mse"],
+                   "ratio": best["rel_score"] / r["rel_score"], "logf_ratio": best["logf_mse"] / r["logf_mse"]}
+            for name, r in t.items()}
+
+
+def table5(oracle, gmms: int, n: int = 2048, queries: int = 256, seed: int = 0):
+    """Score MSE (mean over queries of ‖ŝ − s‖²/d) and log-density MSE, pooled over GMMs."""
+    g = torch.Generator().manual_seed(seed)
+    d = 100
+    means = (2 * torch.rand(gmms, 2, d, generator=g, dtype=torch.float64) - 1) * 3
+    var = 0.2 + 0.8 * torch.rand(gmms, 2, d, generator=g, dtype=torch.float64)
+    raw = 0.1 + 0.9 * torch.rand(gmms, 2, generator=g, dtype=torch.float64)
+    gmm = GaussianMixture(raw / raw.sum(-1, keepdim=True), means, torch.diag_embed(var))
+    x, y = gmm.sample(n, g), gmm.sample(queries, g)
+    log_f, score = gmm.log_density_and_score(y)
+    sums = {}
+
+    def add(name, lf_hat, s_hat, i):
+        acc = sums.setdefault(name, np.zeros(2))
+        acc += [((np.asarray(s_hat) - score[i].numpy()) ** 2).sum() / d, ((np.asarray(lf_hat) - log_f[i].numpy()) ** 2).sum()]
+
+    for i in range(gmms):
+        xi, yi = x[i].numpy(), y[i].numpy()
+        add("DiScoFormer", *oracle.log_density_and_score(xi, yi), i)
+        add("Scott KDE", *KDEOracle(dtype=torch.float32).log_density_and_score(xi, yi), i)
+        add("Gaussian fit", *scoreoracle.GaussianFitOracle().log_density_and_score(xi, yi), i)
+        for mult in TABLE5_MULTIPLIERS:
+            add(f"kde x{mult:.3f}", *KDEOracle(mult * scott_factor(n, d), dtype=torch.float32)
+                .log_density_and_score(xi, yi), i)
+    table = {k: {"score_mse": v[0] / (gmms * queries), "logf_mse": v[1] / (gmms * queries)} for k, v in sums.items()}
+    kdes = {k: v for k, v in table.items() if k.startswith("kde x")}
+    table["oracle-h KDE"] = {"score_mse": min(v["score_mse"] for v in kdes.values()),
+                             "logf_mse": min(v["logf_mse"] for v in kdes.values())}
+    return {k: v for k, v in table.items() if not k.startswith("kde x")}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default=None, help="evaluate a training run's checkpoint instead of the default")
+    parser.add_argument("--gmms", type=int, default=32)
+    parser.add_argument("--quick", action="store_true", help="8 GMMs, fewer cells (a progress check)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    new = candidate(args.run)
+    gmms = 8 if args.quick else args.gmms
+    results = {"seen": [], "large_n": [], "unseen": [], "table5": {}}
+    seen_rows, large_rows, unseen_rows = [], [], []
+    for d in SEEN:
+        old = scoreoracle.load(checkpoint=f"d{d}")
+        for n in ((1024,) if args.quick else (256, 1024, 4096)):
+            t = cell({"new": new.log_density_and_score, "old": old.log_density_and_score}, d, n, gmms)
+            results["seen"].append({"d": d, "n": n, **t})
+            seen_rows.append([d, n, f"{t['new']['rel_score']:.1f}", f"{t['old']['rel_score']:.1f}",
+                              f"{t['best-h kde']['rel_score']:.1f}", f"{t['gaussian fit']['rel_score']:.1f}",
+                              f"**{t['new']['ratio']:.2f}**", f"{t['old']['ratio']:.2f}",
+                              f"{t['new']['ratio'] / t['old']['ratio']:.2f}",
+                              f"{t['new']['logf_mse']:.3g}", f"{t['old']['logf_mse']:.3g}", f"{t['best-h kde']['logf_mse']:.3g}"])
+            print(markdown_table(["d", "n", "new %", "old %", "best-h KDE %", "Gauss %", "ratio new", "ratio old",
+                                  "new/old", "log f new", "log f old", "log f KDE"], seen_rows[-1:]))
+    for d in (2, 10):
+        for n in ((16384,) if args.quick else (4096, 16384, 65536)):
+            t = cell({"new": new.log_density_and_score}, d, n, max(2, gmms // 8), queries=512)
+            results["large_n"].append({"d": d, "n": n, **t})
+            large_rows.append([d, n, f"{t['new']['rel_score']:.2f}", f"{t['best-h kde']['rel_score']:.2f}",
+                               f"{t['new']['logf_mse']:.3g}", f"{t['best-h kde']['logf_mse']:.3g}"])
+            print(markdown_table(["d", "n", "new %", "best-h KDE %", "log f new", "log f KDE"], large_rows[-1:]))
+    for d in ((7, 32, 100) if args.quick else UNSEEN):
+        for n in ((1024,) if args.quick else (1024, 4096)):
+            t = cell({"new": new.log_density_and_score}, d, n, gmms, queries=512)
+            results["unseen"].append({"d": d, "n": n, **t})
+            unseen_rows.append([d, n, f"{t['new']['rel_score']:.1f}", f"{t['best-h kde']['rel_score']:.1f}",
+                                f"{t['gaussian fit']['rel_score']:.1f}", f"**{t['new']['ratio']:.2f}**",
+                                f"{t['new']['logf_mse']:.3g}", f"{t['best-h kde']['logf_mse']:.3g}",
+                                f"{t['new']['logf_ratio']:.1f}"])
+            print(markdown_table(["d", "n", "new %", "best-h KDE %", "Gauss %", "ratio", "log f new", "log f KDE",
+                                  "log f ratio"], unseen_rows[-1:]))
+    t5 = table5(new, 4 if args.quick else 16)
+    results["table5"] = t5
+    t5_rows = [[name, f"{r['score_mse']:.3f}", f"{r['logf_mse']:.3g}"] for name, r in t5.items()]
+    ratio_s = t5["oracle-h KDE"]["score_mse"] / t5["DiScoFormer"]["score_mse"]
+    ratio_f = t5["oracle-h KDE"]["logf_mse"] / t5["DiScoFormer"]["logf_mse"]
+    print(markdown_table(["method", "score MSE", "log f MSE"], t5_rows), f"ratios {ratio_s:.2f} / {ratio_f:.1f}")
+    if args.quick or args.run:
+        return results
+    OUT.mkdir(exist_ok=True)
+    (OUT / "dimensions.json").write_text(json.dumps(results, indent=1))
+    body = ("## One oracle for every dimension\n\n"
+            f"Machine: {machine_note()}. Candidate: {new!r}. Paper Table 2 protocol ({gmms} GMMs per cell, "
+            "1024 fresh queries each; 512 at large n and unseen d); every method on the same draws.  "
+            "'old' is the per-dimension checkpoint of that d; ratio = best-h KDE / model relative score error.\n\n"
+            "Seen dimensions:\n\n"
+            + markdown_table(["d", "n", "new %", "old %", "best-h KDE %", "Gauss %", "ratio new", "ratio old",
+                              "new/old", "log f MSE new", "log f MSE old", "log f MSE best-h"], seen_rows)
+            + "\n\nLarge n (the default settings):\n\n"
+            + markdown_table(["d", "n", "new %", "best-h KDE %", "log f MSE new", "log f MSE best-h"], large_rows)
+            + "\n\nUnseen dimensions:\n\n"
+            + markdown_table(["d", "n", "new %", "best-h KDE %", "Gauss %", "ratio", "log f MSE new",
+                              "log f MSE best-h", "log f ratio"], unseen_rows)
+            + "\n\nPaper Table 5 (d = 100, two-component diagonal GMMs, n = 2048, 256 queries, 16 GMMs; score MSE "
+              "per coordinate; oracle-h KDE: the best of 13 bandwidths by the true error):\n\n"
+            + markdown_table(["method", "score MSE", "log f MSE"], t5_rows)
+            + f"\n\nRatios oracle-h KDE / DiScoFormer: score {ratio_s:.2f}×, log-density {ratio_f:.1f}× "
+              "(paper: 6.5×, 37.5×).")
+    write_section("dimensions", body)
+    return results
+
+
+if __name__ == "__main__":
+    main()
