@@ -8,7 +8,8 @@ analytic oracle (:class:`solvers.exact.AnalyticFlowOracle`).
 from .blob import BlobOracle
 from .fisher import Estimate, entropy, fisher_information, relative_fisher_information
 from .fokker_planck import simulate_fokker_planck
-from .landau import landau_field, simulate_landau
+from .collisions import landau_field
+from .landau import simulate_landau
 from .run import RunOptions, SolverDivergenceError
 from .sd_kde import SDKDE, sd_kde
 from .trajectory import Trajectory

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from scoreoracle.fingerprint import fingerprint
+
+from .run import RunOptions, check_oracle_samples, oracle_fingerprint, step_rng
+
 
 def check_oracle(oracle):
     """Refuse anything that is not a score oracle, naming what is missing."""
@@ -54,3 +58,24 @@ def weighted_moments(x, w):
     """Mean (d,) and covariance (d, d) of particles x (n, d) with masses w (n,) or None
     (unbiased for uniform and reliability weights, as numpy's ``cov(aweights=…)``)."""
     return (x.mean(0) if w is None else w @ x), np.atleast_2d(np.cov(x.T, aweights=w))
+
+
+class CloudScores:
+    """Per-stage oracle scores of a (weighted) particle cloud, with the run's seeded subsets."""
+
+    def __init__(self, oracle, weights, options: RunOptions, n: int, d: int):
+        self.oracle, self.weights = check_oracle(oracle), weights
+        self.oracle_samples = check_oracle_samples(options.oracle_samples, n, d)
+        self.seed, self.rng = options.seed, None
+
+    def begin_step(self, step):
+        self.rng = step_rng(self.seed, step)
+
+    def __call__(self, x, t):
+        subset = None
+        if self.oracle_samples is not None and self.oracle_samples < len(x):
+            subset = self.rng.choice(len(x), self.oracle_samples, replace=False)
+        return cloud_score(self.oracle, x, t, weights=self.weights, subset=subset)
+
+    def fingerprint(self):
+        return {"oracle": oracle_fingerprint(self.oracle), "weights": fingerprint(self.weights)}

@@ -29,7 +29,7 @@ import numpy as np
 from scoreoracle.fingerprint import fingerprint
 
 from .cloud import check_oracle
-from .landau import RandomBatches, _collisions
+from .collisions import RandomBatches, _collisions
 from .run import (STEPPERS, SolverDivergenceError, check_oracle_samples, check_time_arguments, oracle_fingerprint,
                   step_rng)
 from .trajectory import Trajectory

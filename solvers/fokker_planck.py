@@ -13,9 +13,8 @@ import numpy as np
 from scoreoracle.distributed import is_dask_array
 from scoreoracle.fingerprint import fingerprint
 
-from .cloud import check_oracle, check_particle_weights, cloud_score, weighted_moments
-from .run import (ParticleProblem, RunOptions, check_oracle_samples, check_particles,
-                  integrate, oracle_fingerprint, step_rng)
+from .cloud import CloudScores, check_particle_weights, weighted_moments
+from .run import ParticleProblem, RunOptions, check_particles, integrate
 
 
 def _diffusion_matrix(diffusion, d):
@@ -29,27 +28,6 @@ def _diffusion_matrix(diffusion, d):
     if np.linalg.eigvalsh(0.5 * (D + D.T)).min() < -1e-12:
         raise ValueError("diffusion matrix must be positive semi-definite")
     return D
-
-
-class CloudScores:
-    """Per-stage oracle scores of a (weighted) particle cloud, with the run's seeded subsets."""
-
-    def __init__(self, oracle, weights, options: RunOptions, n: int, d: int):
-        self.oracle, self.weights = check_oracle(oracle), weights
-        self.oracle_samples = check_oracle_samples(options.oracle_samples, n, d)
-        self.seed, self.rng = options.seed, None
-
-    def begin_step(self, step):
-        self.rng = step_rng(self.seed, step)
-
-    def __call__(self, x, t):
-        subset = None
-        if self.oracle_samples is not None and self.oracle_samples < len(x):
-            subset = self.rng.choice(len(x), self.oracle_samples, replace=False)
-        return cloud_score(self.oracle, x, t, weights=self.weights, subset=subset)
-
-    def fingerprint(self):
-        return {"oracle": oracle_fingerprint(self.oracle), "weights": fingerprint(self.weights)}
 
 
 class FokkerPlanckProblem(ParticleProblem):

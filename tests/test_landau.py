@@ -135,7 +135,7 @@ def test_bkw_quadrature_matches_reference_table(d, t, fisher, neg_entropy):
 def test_random_batches_partition_and_rescale_exactly(rng):
     """Each batch's pair sum, rescaled by κ_b, equals the dense reference on that batch; one batch
     of all n particles is the full sum; momentum Σ m_p U_p vanishes for any masses."""
-    from solvers.landau import RandomBatches
+    from solvers.collisions import RandomBatches
     n = 103
     v, s = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
     masses = rng.uniform(0.5, 2.0, n)
