@@ -28,7 +28,6 @@ def transforms(d, rng, g):
     shift = rng.normal(size=d) * 100
     mirror = np.eye(d) - 2 * np.outer(*(2 * [rot[0]]))  # reflection across a random hyperplane
     general = rng.normal(size=(d, d))  # a general invertible map (shear and all)
-    general_inv_t = np.linalg.inv(general).T
     return {  # name: (map on points, expected score map s ↦ s', log-density offset)
         "permutation": (lambda x: x[::-1].copy(), lambda s: s[::-1], 0.0),
         "translation": (lambda x: x + shift, lambda s: s, 0.0),
