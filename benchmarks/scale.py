@@ -82,7 +82,7 @@ def landau_section(sizes=(1_000, 10_000, 100_000, 1_000_000), batch=64, context=
         subset = np.random.default_rng(1).choice(n, min(n, context), replace=False)
         t_oracle = median_time(lambda: oracle.fit(v[subset]).score(v), 3 if n < 10 ** 6 else 1, warmup=1)
         s = np.asarray(oracle.fit(v[subset]).score(v))
-        batches = RandomBatches.draw(np.random.default_rng(2), np.full(n, 1.0 / n), batch)
+        batches = RandomBatches.draw(np.random.default_rng(2), n, batch)
         t_update = median_time(lambda: landau_field(v, s, 0.0, 1 / 24, 0.0, None, batches), 3)
         rows.append([n, f"{2 * t_oracle:.3f}", f"{2 * t_update:.4f}", f"{2 * (t_oracle + t_update):.3f}"])
         print(rows[-1])

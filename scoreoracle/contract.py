@@ -212,6 +212,7 @@ class Oracle:
 
     device = torch.device("cpu")
     dims: tuple | None = None  # dimensions this oracle supports (None = any)
+    not_identity = ("progress",)  # attributes that do not change the oracle's answers
 
     def _fit(self, samples: torch.Tensor, weights: torch.Tensor | None) -> FittedOracle:
         raise NotImplementedError
@@ -230,7 +231,7 @@ class Oracle:
         A batch of B sample sets (B, n, d) (weights (B, n)) gives a fitted batch answering (B, m, d)."""
         if is_dask_array(samples):  # the context is held in memory (see context_limit for large n)
             samples = samples.compute()
-        x = check_samples(samples).detach()
+        x = check_samples(samples).detach().clone()  # the fit must not change when the caller's array does
         self._check_dim(x.shape[-1])
         batch = x.shape[0] if x.ndim == 3 else None
         w = check_weights(weights, x.shape[-2], x.shape[-1], batch)
@@ -264,7 +265,7 @@ class Oracle:
     def fingerprint(self) -> str:
         """Content hash of the oracle's settings and weights (what determines its answers)."""
         return fingerprint({"type": type(self), **{k: v for k, v in vars(self).items()
-                                                   if not k.startswith("_") and k != "progress"}})
+                                                   if not k.startswith("_") and k not in self.not_identity}})
 
     def __repr__(self):
         return f"{type(self).__name__}()"

@@ -169,8 +169,13 @@ class WarpedMixture:
         return self.log_density_and_score(y)[1]
 
     def log_density_and_score(self, y):
+        y = torch.as_tensor(y, dtype=self.a.dtype)
+        if y.requires_grad and torch.is_grad_enabled():  # keep the graph: the score is differentiable too
+            log_f = self.log_density(y)
+            score, = torch.autograd.grad(log_f.sum(), y, create_graph=True)
+            return log_f, score
         with torch.enable_grad():
-            y = torch.as_tensor(y, dtype=self.a.dtype).detach().requires_grad_(True)
+            y = y.detach().requires_grad_(True)
             log_f = self.log_density(y)
             score, = torch.autograd.grad(log_f.sum(), y)
         return log_f.detach(), score

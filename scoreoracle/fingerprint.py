@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import types
 
 import numpy as np
 import torch
@@ -26,21 +27,32 @@ def describe(obj, seen: set) -> str:
     if isinstance(obj, np.ndarray):
         return f"ndarray{obj.shape}{obj.dtype}:" + hashlib.sha256(np.ascontiguousarray(obj).tobytes()).hexdigest()
     if isinstance(obj, torch.Tensor):
-        t = obj.detach().cpu().contiguous()
-        return f"tensor{tuple(t.shape)}{t.dtype}:" + hashlib.sha256(t.view(torch.uint8).numpy().tobytes()).hexdigest()
+        t = obj.detach().cpu().contiguous().reshape(-1)
+        return f"tensor{tuple(obj.shape)}{t.dtype}:" + hashlib.sha256(t.view(torch.uint8).numpy().tobytes()).hexdigest()
     if isinstance(obj, (torch.dtype, torch.device)):
         return str(obj)
+    if isinstance(obj, (types.BuiltinFunctionType, type)):
+        return f"{obj.__module__}.{obj.__qualname__}"
     if id(obj) in seen:
         return f"<cycle {type(obj).__qualname__}>"
     seen = seen | {id(obj)}
     if isinstance(obj, (list, tuple)):
         return type(obj).__name__ + "(" + ",".join(describe(v, seen) for v in obj) + ")"
+    if isinstance(obj, (set, frozenset)):
+        return "set(" + ",".join(sorted(describe(v, seen) for v in obj)) + ")"
     if isinstance(obj, dict):
         return "{" + ",".join(f"{describe(k, seen)}:{describe(obj[k], seen)}" for k in sorted(obj, key=repr)) + "}"
+    if isinstance(obj, np.random.Generator):
+        return "numpy generator" + describe(obj.bit_generator.state, seen)
+    if isinstance(obj, torch.Generator):
+        return "torch generator" + describe(obj.get_state(), seen)
     if isinstance(obj, torch.nn.Module):
-        return f"module {type(obj).__qualname__}" + describe(dict(obj.state_dict()), seen)
+        public = {k: v for k, v in vars(obj).items() if not k.startswith("_") and k != "training"}
+        return f"module {type(obj).__qualname__}" + describe((dict(obj.state_dict()), public), seen)
     if isinstance(obj, functools.partial):
         return "partial" + describe((obj.func, obj.args, obj.keywords), seen)
+    if isinstance(obj, types.MethodType):  # a bound method: its function and its object
+        return "method" + describe((obj.__func__, obj.__self__), seen)
     code = getattr(obj, "__code__", None)
     if code is not None:  # functions and lambdas
         cells = []
@@ -51,13 +63,13 @@ def describe(obj, seen: set) -> str:
                 cells.append(None)
         return (f"function {getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}:" + code.co_code.hex()
                 + describe((code.co_consts, getattr(obj, "__defaults__", None), cells), seen))
-    if hasattr(obj, "__func__") and hasattr(obj, "__self__"):  # bound methods
-        return "method" + describe((obj.__func__, obj.__self__), seen)
-    if isinstance(obj, type):
-        return f"type {obj.__module__}.{obj.__qualname__}"
     state = getattr(obj, "__dict__", None)
+    if state is None:  # no attribute dictionary: describe how the object pickles
+        try:
+            return f"{type(obj).__module__}.{type(obj).__qualname__}" + describe(obj.__reduce_ex__(4)[1:], seen)
+        except (TypeError, AttributeError) as exc:
+            raise TypeError(f"cannot fingerprint a {type(obj).__qualname__}; give it a fingerprint() method") from exc
     call = getattr(type(obj), "__call__", None)
     parts = {"__call__": call} if call is not None and hasattr(call, "__code__") else {}
-    if state is not None:
-        parts.update({k: v for k, v in state.items() if not k.startswith("_cache")})
+    parts.update(state)
     return f"{type(obj).__module__}.{type(obj).__qualname__}" + describe(parts, seen)

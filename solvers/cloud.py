@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from scoreoracle.fingerprint import fingerprint
+from scoreoracle.validation import check_weights
 
 from .run import RunOptions, check_oracle_samples, oracle_fingerprint, step_rng
 
@@ -42,16 +43,11 @@ def cloud_score(oracle, x, t, *, weights=None, subset=None):
     return s
 
 
-def check_particle_weights(weights, n: int):
-    """Particle masses (n,): non-negative, finite, not all zero; normalised to sum 1 (or None)."""
-    if weights is None:
-        return None
-    w = np.asarray(weights, dtype=np.float64).reshape(-1)
-    if w.shape != (n,):
-        raise ValueError(f"weights must have shape ({n},), one per particle; got {np.shape(weights)}")
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise ValueError("weights must be finite, non-negative and not all zero")
-    return w / w.sum()
+def check_particle_weights(weights, n: int, d: int):
+    """Particle masses (n,) as a float64 array normalised to sum 1 (or None), checked as sample
+    weights (:func:`scoreoracle.validation.check_weights`)."""
+    w = check_weights(weights, n, d)
+    return None if w is None else w.numpy()
 
 
 def weighted_moments(x, w):
@@ -74,7 +70,12 @@ class CloudScores:
     def __call__(self, x, t):
         subset = None
         if self.oracle_samples is not None and self.oracle_samples < len(x):
-            subset = self.rng.choice(len(x), self.oracle_samples, replace=False)
+            # among the particles of positive mass (massless ones add nothing to the density)
+            candidates = np.arange(len(x)) if self.weights is None else np.flatnonzero(self.weights > 0)
+            if self.oracle_samples < len(candidates):
+                subset = np.sort(self.rng.choice(candidates, self.oracle_samples, replace=False))
+            elif self.weights is not None:
+                subset = candidates
         return cloud_score(self.oracle, x, t, weights=self.weights, subset=subset)
 
     def fingerprint(self):

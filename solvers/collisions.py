@@ -25,8 +25,10 @@ BATCH_STREAM = 1  # random stream of the batch partitions (stream 0 draws oracle
 @dataclass(frozen=True)
 class RandomBatches:
     """A partition of n particles into batches: batch b is ``members[starts[b]:starts[b+1]]``,
-    particle p lies in batch ``batch_of[p]``, and ``kappa[b]`` rescales its pair sums so that they
-    estimate the full sum (for masses m: κ_b = (1 − 1/n)·n_b/((n_b − 1)·M_b), M_b = Σ_{q∈b} m_q)."""
+    particle p lies in batch ``batch_of[p]``, and ``kappa[b]`` = (n − 1)/(n_b − 1) rescales its pair
+    sums: a pair shares a batch with probability (n_b − 1)/(n − 1) whatever the masses, so the
+    rescaled batch sum is an unbiased estimate of the full sum (and κ is one number per batch, so
+    momentum stays exact)."""
 
     members: np.ndarray
     starts: np.ndarray
@@ -34,17 +36,15 @@ class RandomBatches:
     kappa: np.ndarray
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, masses: np.ndarray, size: int) -> "RandomBatches":
-        n = len(masses)
+    def draw(cls, rng: np.random.Generator, n: int, size: int) -> "RandomBatches":
+        """A random partition of n particles into batches of ``size`` (the last one takes the rest)."""
         members = rng.permutation(n)
         n_batches = max(1, n // size)  # the remainder joins the last batch (no batch of one)
         starts = np.minimum(np.arange(n_batches + 1) * size, n)
         starts[-1] = n
         batch_of = np.empty(n, dtype=np.int64)
         batch_of[members] = np.repeat(np.arange(n_batches), np.diff(starts))
-        counts = np.diff(starts)
-        batch_mass = np.add.reduceat(masses[members], starts[:-1])
-        kappa = (1 - 1 / n) * counts / ((counts - 1) * batch_mass)
+        kappa = (n - 1) / (np.diff(starts) - 1.0)
         return cls(members, starts, batch_of, kappa)
 
 
@@ -56,7 +56,7 @@ def landau_field(v, s, gamma=0.0, C=1.0, regularization=0.0, weights=None, batch
     s = check_points(s, "s").numpy()
     if s.shape != v.shape:
         raise ValueError(f"scores have shape {s.shape} but particles {v.shape}")
-    m = check_particle_weights(weights, len(v))
+    m = check_particle_weights(weights, *v.shape)
     return _collisions(v, s, m, float(gamma), float(C), float(regularization), batches)
 
 

@@ -35,7 +35,7 @@ from .run import (STEPPERS, SolverDivergenceError, check_oracle_samples, check_t
 from .trajectory import Trajectory
 
 DEFAULT_CONTEXT = 4096
-CONTEXT_STREAM, SHUFFLE_STREAM, SHARD_STREAM = 10, 11, 1000
+CONTEXT_STREAM, SHUFFLE_STREAM, SHARD_STREAM = 10, 100, 1000  # + stage, —, + shard index
 
 
 @dataclass
@@ -62,7 +62,7 @@ def shard_field(rows, fitted, physics: ShardPhysics, step: int, t: float, shard:
         batches = None
         if physics.batch_size is not None and physics.batch_size < len(rows):
             rng = step_rng(physics.seed, step, SHARD_STREAM + shard)
-            batches = RandomBatches.draw(rng, np.full(len(rows), 1.0 / len(rows)), physics.batch_size)
+            batches = RandomBatches.draw(rng, len(rows), physics.batch_size)
         velocity, ent_total = _collisions(rows, s, None, physics.gamma, physics.C, physics.delta, batches)
         ent[:] = ent_total / len(rows)  # the shard's estimate, spread over its rows
     else:
@@ -77,22 +77,22 @@ def shard_field(rows, fitted, physics: ShardPhysics, step: int, t: float, shard:
 class DistributedRun:
     """State, context draws, stages and storage of one sharded run (see the module docstring)."""
 
-    def __init__(self, particles, oracle, physics: ShardPhysics, options, t_span, dt, reshuffle_every: int):
+    def __init__(self, particles, oracle, physics: ShardPhysics, options, t_span, dt):
         import dask.array as da
 
         self.da = da
         self.oracle = check_oracle(oracle)
         self.physics, self.options = physics, options
-        self.n, self.d = particles.shape
-        if particles.ndim != 2 or self.n < self.d + 2:
+        if particles.ndim != 2 or particles.shape[0] < particles.shape[1] + 2:
             raise ValueError(f"particles must be a Dask array (n, d) with n ≥ d + 2, got shape {particles.shape}")
+        self.n, self.d = particles.shape
         self.chunks = particles.rechunk({1: -1}).chunks
         self.x0 = particles.rechunk(self.chunks).astype(np.float64)
         self.t0, self.t1, self.n_steps = check_time_arguments(t_span, dt)
         self.h = (self.t1 - self.t0) / self.n_steps
         self.save_every = options.save_every or max(1, self.n_steps // 100)
         self.context = check_oracle_samples(options.oracle_samples, self.n, self.d) or min(self.n, DEFAULT_CONTEXT)
-        self.reshuffle_every = reshuffle_every
+        self.reshuffle_every = options.reshuffle_every
         self.folder = None if options.checkpoint is None else Path(options.checkpoint)
         self.scale = max(float(self.da.sqrt((self.x0 * self.x0).sum(1).mean()).compute()), 1e-300)
 
@@ -135,8 +135,9 @@ class DistributedRun:
     def diagnostics(self, state, fld) -> dict:
         da = self.da
         sq = (state * state).sum(1)
-        mean, second = da.compute(state.mean(0), (state.T @ state) / self.n)
-        cov = (second - np.outer(mean, mean)) * self.n / (self.n - 1)
+        mean = state.mean(0).compute()
+        centred = state - mean
+        cov = ((centred.T @ centred) / (self.n - 1)).compute()
         energy, m4, fisher, ent = da.compute(0.5 * sq.mean(), (sq * sq).mean(), fld[:, self.d].mean(),
                                              fld[:, self.d + 1].sum() / len(state.chunks[0]))
         out = {"mean" if self.physics.kind != "landau" else "momentum": mean, "covariance": cov, "fisher": fisher}
@@ -151,7 +152,7 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
     import dask.array as da
     import zarr
 
-    run = DistributedRun(particles, oracle, physics, options, t_span, dt, options.reshuffle_every)
+    run = DistributedRun(particles, oracle, physics, options, t_span, dt)
     run_id = fingerprint({"physics": physics, "oracle": oracle_fingerprint(oracle), "options": options.fingerprint(),
                           "t": (run.t0, run.t1, run.n_steps), "chunks": run.chunks,
                           "particles": run.x0.name})  # Dask's token of the input (content-based for arrays)
@@ -159,19 +160,28 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
     times, diags, snapshots = [], {}, []
     group = None
     if run.folder is not None:
+        if run.folder.exists() and any(run.folder.iterdir()) and not (run.folder / "zarr.json").exists():
+            raise ValueError(f"checkpoint {run.folder} is a non-empty folder that holds no run: choose an empty "
+                             "or new folder (nothing there is deleted)")
         group = zarr.open_group(str(run.folder), mode="a")
         stored = group.attrs.get("run_id")
+        if stored is None and len(group.attrs) + len(list(group.keys())):
+            raise ValueError(f"checkpoint {run.folder} holds a Zarr group that is not a run; choose another folder")
         if options.resume and stored is not None and stored != run_id:
             raise ValueError(f"checkpoint {run.folder} belongs to a different run; use another folder or resume=False")
-        if options.resume and stored == run_id and "state" in group:
-            start = int(group.attrs["step"])
-            state = da.from_zarr(str(run.folder), component="state").rechunk(run.chunks).persist()
-            order = np.asarray(group["order"][:])
-            times = list(group.attrs["times"])
-            diags = {k: [np.asarray(v) for v in vs] for k, vs in group.attrs["diagnostics"].items()}
+        if options.resume and stored == run_id and "checkpoint" in group.attrs:
+            saved = group.attrs["checkpoint"]  # written last: a consistent state, order and record
+            start = int(saved["step"])
+            state = da.from_zarr(str(run.folder), component=f"checkpoints/{start}/state").rechunk(run.chunks).persist()
+            order = np.asarray(group[f"checkpoints/{start}/order"][:])
+            times = list(saved["times"])
+            diags = {k: [np.asarray(v) for v in vs] for k, vs in saved["diagnostics"].items()}
             snapshots = [da.from_zarr(str(run.folder), component=f"snapshots/{i:06d}") for i in range(len(times))]
-        else:  # a new run: clear what an earlier run left
-            group = zarr.open_group(str(run.folder), mode="w")
+        else:  # a new run: clear only what an earlier run of ours left
+            for name in ("checkpoints", "snapshots"):
+                if name in group:
+                    del group[name]
+            group.attrs.clear()
             group.attrs["run_id"] = run_id
 
     def original_order(x):
@@ -192,12 +202,17 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
         snapshots.append(snap)
 
     def save(step, x):
+        """State and order under checkpoints/<step>, then the record pointing at them (written
+        last, so a crash leaves the previous consistent checkpoint), then the old one goes."""
         if group is None:
             return
-        x.to_zarr(str(run.folder), component="state", overwrite=True)
-        group.create_array("order", data=order, overwrite=True)
-        group.attrs.update(step=step, times=[float(t) for t in times],
-                           diagnostics={k: [np.asarray(v).tolist() for v in vs] for k, vs in diags.items()})
+        x.to_zarr(str(run.folder), component=f"checkpoints/{step}/state", overwrite=True)
+        group.create_array(f"checkpoints/{step}/order", data=order, overwrite=True)
+        previous = group.attrs.get("checkpoint", {}).get("step")
+        group.attrs["checkpoint"] = {"step": step, "times": [float(t) for t in times],
+                                     "diagnostics": {k: [np.asarray(v).tolist() for v in vs] for k, vs in diags.items()}}
+        if previous is not None and previous != step:
+            del group[f"checkpoints/{previous}"]
 
     def trajectory():
         return Trajectory(np.array(times), da.stack(snapshots), {k: np.stack(v) for k, v in diags.items()})

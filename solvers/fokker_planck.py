@@ -60,7 +60,7 @@ class FokkerPlanckProblem(ParticleProblem):
 
 
 def simulate_fokker_planck(particles, oracle, drift=None, diffusion=1.0, t_span=(0.0, 1.0), dt=0.01,
-                           method="heun", *, potential_gradient=None, weights=None, **run_options):
+                           method="heun", *, potential_gradient=None, weights=None, options=None, **run_options):
     """Probability-flow particle solution of a Fokker–Planck equation.
 
     Parameters
@@ -73,17 +73,18 @@ def simulate_fokker_planck(particles, oracle, drift=None, diffusion=1.0, t_span=
     diffusion : scalar D or constant (d, d) matrix (symmetric positive semi-definite).
     t_span, dt, method : time interval, step (shrunk to divide t_span evenly), "euler" | "heun" | "rk4".
     weights : (n,) particle masses (importance weights), carried unchanged along the flow.
-    **run_options : :class:`solvers.run.RunOptions` fields (save_every, checkpoint,
-        checkpoint_every, resume, oracle_samples, seed, progress, explode_factor).
+    options : a :class:`solvers.RunOptions`, or its fields as keywords (save_every, checkpoint,
+        checkpoint_every, resume, oracle_samples, seed, progress, explode_factor, reshuffle_every,
+        on_step).
 
     Returns
     -------
     Trajectory with diagnostics ``mean`` (T, d), ``covariance`` (T, d, d) and ``fisher`` (T,)
     (the plug-in Fisher information mean‖ŝ‖² of the snapshot), all mass-weighted.
     """
-    options = RunOptions.from_kwargs({"method": method, **run_options})
+    options = RunOptions.for_call(method, options, run_options)
     distributed = is_dask_array(particles)
-    x0 = particles if distributed else check_particles(particles)
+    x0 = (particles if particles.ndim != 1 else particles[:, None]) if distributed else check_particles(particles)
     n, d = x0.shape
     if drift is not None and potential_gradient is not None:
         raise ValueError("give either drift or potential_gradient, not both")
@@ -100,7 +101,7 @@ def simulate_fokker_planck(particles, oracle, drift=None, diffusion=1.0, t_span=
         if weights is not None:
             raise ValueError("weights are not supported for particles given as a Dask array")
         physics = ShardPhysics("fokker-planck", drift=drift, D=_diffusion_matrix(diffusion, d), seed=options.seed)
-        return simulate_distributed(particles, oracle, physics, options, t_span=t_span, dt=dt)
-    scores = CloudScores(oracle, check_particle_weights(weights, n), options, n, d)
+        return simulate_distributed(x0, oracle, physics, options, t_span=t_span, dt=dt)
+    scores = CloudScores(oracle, check_particle_weights(weights, n, d), options, n, d)
     problem = FokkerPlanckProblem(scores, drift, _diffusion_matrix(diffusion, d))
     return integrate(x0, problem, t_span=t_span, dt=dt, options=options, desc="fokker-planck")

@@ -33,9 +33,7 @@ class LandauProblem(ParticleProblem):
     def begin_step(self, step, t, v):
         self.scores.begin_step(step)
         if self.batch_size is not None:  # one partition for every stage of the step
-            masses = self.scores.weights if self.scores.weights is not None else np.full(len(v), 1.0 / len(v))
-            self.batches = RandomBatches.draw(step_rng(self.scores.seed, step, BATCH_STREAM), masses,
-                                              self.batch_size)
+            self.batches = RandomBatches.draw(step_rng(self.scores.seed, step, BATCH_STREAM), len(v), self.batch_size)
 
     def field(self, v, t):
         s = self.scores(v, t)
@@ -61,7 +59,8 @@ class LandauProblem(ParticleProblem):
 
 
 def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0), dt=0.01, method="heun", *,
-                    regularization=None, weights=None, collisions="full", batch_size=None, **run_options):
+                    regularization=None, weights=None, collisions="full", batch_size=None, options=None,
+                    **run_options):
     """Deterministic score-based particle solution of the homogeneous Landau equation.
 
     Parameters
@@ -77,8 +76,9 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     Particles given as a Dask array (rows chunked) run sharded across the workers: see
     :mod:`solvers.distributed` (snapshots go to a Zarr ``checkpoint`` folder; pair sums stay
     inside each shard, in random batches with ``collisions="random_batch"``).
-    **run_options : :class:`solvers.run.RunOptions` fields (save_every, checkpoint,
-        checkpoint_every, resume, oracle_samples, seed, progress, explode_factor).
+    options : a :class:`solvers.RunOptions`, or its fields as keywords (save_every, checkpoint,
+        checkpoint_every, resume, oracle_samples, seed, progress, explode_factor, reshuffle_every,
+        on_step).
 
     Returns
     -------
@@ -86,9 +86,9 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     ``covariance`` (T, d, d), ``fourth_moment`` (T,) = mean|v|⁴, ``fisher`` (T,) = mean‖ŝ‖² and
     ``entropy_production`` (T,) — the particle estimate of d/dt ∫f log f (≤ 0); means are mass-weighted.
     """
-    options = RunOptions.from_kwargs({"method": method, **run_options})
+    options = RunOptions.for_call(method, options, run_options)
     distributed = is_dask_array(particles)
-    v0 = particles if distributed else check_particles(particles)
+    v0 = (particles if particles.ndim != 1 else particles[:, None]) if distributed else check_particles(particles)
     n, d = v0.shape
     if d < 2:
         raise ValueError("the Landau equation needs d ≥ 2 (its collision kernel vanishes in d = 1)")
@@ -110,7 +110,7 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
         if weights is not None:
             raise ValueError("weights are not supported for particles given as a Dask array")
         physics = ShardPhysics("landau", float(gamma), float(C), delta, batch_size, seed=options.seed)
-        return simulate_distributed(particles, oracle, physics, options, t_span=t_span, dt=dt)
-    scores = CloudScores(oracle, check_particle_weights(weights, n), options, n, d)
+        return simulate_distributed(v0, oracle, physics, options, t_span=t_span, dt=dt)
+    scores = CloudScores(oracle, check_particle_weights(weights, n, d), options, n, d)
     problem = LandauProblem(scores, float(gamma), float(C), delta, batch_size)
     return integrate(v0, problem, t_span=t_span, dt=dt, options=options, desc="landau")

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from scoreoracle.fingerprint import fingerprint
-from scoreoracle.validation import check_points, check_positive_float, check_positive_int
+from scoreoracle.validation import check_positive_float, check_positive_int, check_samples, is_batch
+from scoreoracle.whitening import SingularSamplesError
 
 from .trajectory import SnapshotStack, Trajectory
 
@@ -83,6 +84,9 @@ class RunOptions:
     progress : tqdm progress bar.
     explode_factor : a state whose largest |x| exceeds this × the initial RMS radius diverged.
     reshuffle_every : runs on Dask arrays: steps between permutations of the particles across shards.
+    on_step : ``on_step(step, t, x)`` called after every completed step with the new state (n, d)
+        at time t (read it, do not modify it): monitoring, custom output.  Not part of the run's
+        identity.
     """
 
     method: str = "heun"
@@ -95,6 +99,7 @@ class RunOptions:
     progress: bool = False
     explode_factor: float = 1e6
     reshuffle_every: int = 10
+    on_step: object = None
 
     def __post_init__(self):
         if self.method not in STEPPERS:
@@ -107,15 +112,27 @@ class RunOptions:
         check_positive_int(self.reshuffle_every, "reshuffle_every")
         if self.resume and self.checkpoint is None:
             raise ValueError("resume=True needs checkpoint= (the run folder to resume from)")
+        if self.on_step is not None and not callable(self.on_step):
+            raise TypeError(f"on_step must be a callable on_step(step, t, x), got {self.on_step!r}")
 
     @classmethod
-    def from_kwargs(cls, options: dict) -> "RunOptions":
-        """RunOptions from solver keyword arguments, naming any unknown one."""
+    def for_call(cls, method: str, options: "RunOptions | None", keywords: dict) -> "RunOptions":
+        """The options of a solver call: an options object, or keyword arguments (never both);
+        unknown keywords are named."""
+        if options is not None:
+            if keywords:
+                raise TypeError(f"give run options either as options=RunOptions(...) or as keywords, not both "
+                                f"(got options= and {sorted(keywords)})")
+            if not isinstance(options, cls):
+                raise TypeError(f"options must be a RunOptions, got {type(options).__name__}")
+            if method != options.method and method != cls.method:
+                raise ValueError(f"method={method!r} conflicts with options.method={options.method!r}")
+            return options
         known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(options) - known)
+        unknown = sorted(set(keywords) - known)
         if unknown:
             raise TypeError(f"unknown run option(s) {unknown}; run options are {sorted(known)}")
-        return cls(**options)
+        return cls(method=method, **keywords)
 
     def fingerprint(self) -> dict:
         """The options that change the computed trajectory (not where or how it is stored)."""
@@ -130,12 +147,9 @@ def step_rng(seed: int, step: int, stream: int = 0) -> np.random.Generator:
 
 def check_particles(particles, name: str = "particles") -> np.ndarray:
     """Particles (n, d) as a contiguous float64 array: finite, n ≥ d + 2, sample-major."""
-    x = check_points(particles, name).detach().cpu().numpy()
-    n, d = x.shape
-    if n < d + 2:
-        hint = f"; arrays are (n, d), pass {name}.T" if d >= n + 2 else ""
-        raise ValueError(f"{name} has shape {x.shape}: at least d + 2 = {d + 2} particles are needed{hint}")
-    return np.ascontiguousarray(x)
+    if is_batch(particles):
+        raise ValueError(f"{name} must be one particle set (n, d), got shape {np.shape(particles)}")
+    return np.ascontiguousarray(check_samples(particles, name).detach().cpu().numpy())
 
 
 def check_time_arguments(t_span, dt):
@@ -260,9 +274,10 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
     t0, t1, n_steps = check_time_arguments(t_span, dt)
     h = (t1 - t0) / n_steps
     save_every = options.save_every or max(1, n_steps // 100)
-    run_id = fingerprint({"problem": problem.fingerprint(), "options": options.fingerprint(), "t_span": (t0, t1),
-                          "n_steps": n_steps, "particles": x})
     folder = None if options.checkpoint is None else Path(options.checkpoint)
+    run_id = None if folder is None else fingerprint(
+        {"problem": problem.fingerprint(), "options": options.fingerprint(), "t_span": (t0, t1), "n_steps": n_steps,
+         "particles": x})
     recorder = _Recorder(folder)
     start = 0
     if folder is not None and _prepare_folder(folder, run_id, options.resume) and (folder / "state.npz").exists():
@@ -285,7 +300,10 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
         if memo and memo["t"] == t and (memo["x"] is state or np.array_equal(memo["x"], state)):
             return memo["field"]
         checked(state, t)
-        value = problem.field(state, t)
+        try:
+            value = problem.field(state, t)
+        except (SingularSamplesError, FloatingPointError) as exc:  # e.g. particles collapsed onto a subspace
+            raise _StageDiverged(f"an oracle failure ({exc})") from exc
         if not np.isfinite(value["velocity"]).all():
             raise _StageDiverged("a non-finite velocity")
         memo.update(t=t, x=state, field=value)
@@ -310,6 +328,8 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
             try:
                 recorder.add(x, t, problem.diagnostics(x, t, field_at(x, t)))
             except _StageDiverged as exc:
+                if not recorder.times:  # nothing computed at all: the input itself is the problem
+                    raise exc.__cause__ or ValueError(f"the initial particles give {exc}") from None
                 raise SolverDivergenceError(f"the state at t = {t:.6g} has {exc}", recorder.trajectory()) from None
         if step != start and (step % options.checkpoint_every == 0 or step == n_steps):
             save_state(step, x)
@@ -320,7 +340,12 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
             checked(new, t + h)
         except _StageDiverged as exc:
             if not recorder.times or recorder.times[-1] != t:
-                recorder.add(x, t, problem.diagnostics(x, t, field_at(x, t)))
+                try:
+                    recorder.add(x, t, problem.diagnostics(x, t, field_at(x, t)))
+                except _StageDiverged:  # the field at the last good state is itself unusable
+                    pass
+            if not recorder.times:  # nothing computed at all: the input itself is the problem
+                raise exc.__cause__ or ValueError(f"the initial particles give {exc}") from None
             save_state(step, x)
             raise SolverDivergenceError(
                 f"step {step + 1}/{n_steps} (t = {t:.6g} → {t + h:.6g}) produced {exc}; stopped, the "
@@ -328,5 +353,7 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
                 recorder.trajectory()) from None
         x = new
         bar.update(1)
+        if options.on_step is not None:
+            options.on_step(step + 1, t1 if step + 1 == n_steps else t0 + (step + 1) * h, x)
     bar.close()
     return recorder.trajectory()

@@ -16,6 +16,7 @@ import torch
 from .. import weights as checkpoints
 from ..contract import FittedOracle, Oracle
 from ..distributions import random_rotations
+from ..fingerprint import fingerprint
 from ..models import standard_normal_log_density
 from ..validation import check_dimension, check_positive_int, effective_sample_size, resolve_device
 from ..whitening import fit_whitening
@@ -23,7 +24,7 @@ from .adaptation import adapt_core
 
 
 class DiScoFormerOracle(Oracle):
-    """Oracle backed by one DiScoFormer core.
+    """Oracle backed by one DiScoFormer core (identified by its weights, not by where they were read).
 
     Parameters
     ----------
@@ -45,6 +46,8 @@ class DiScoFormerOracle(Oracle):
         subsets (lower variance, ``ensembles``× the cost).
     seed : seed of the subsets (results are reproducible).
     """
+
+    not_identity = ("progress", "name", "source")
 
     def __init__(self, core, *, dim: int | None = None, device=None, dtype=torch.float32,
                  chunk_size: int = 4096, rotations: int = 1, progress=None, name: str | None = None,
@@ -83,13 +86,19 @@ class DiScoFormerOracle(Oracle):
         frames[0] = torch.eye(d, dtype=frames.dtype)
         return frames.to(self.device, self.dtype)
 
-    def _context_subsets(self, n: int) -> list:
-        """Index tensors of the context subsets ([None]: all n samples, one context)."""
+    def _context_subsets(self, n: int, d: int, weights=None) -> list:
+        """Index tensors of the context subsets ([None]: all n samples, one context).  Subsets are
+        drawn among the samples of positive weight (zero-weight samples add nothing)."""
         if self.context_limit is None or n <= self.context_limit:
             return [None]
+        if self.context_limit < d + 2:
+            raise ValueError(f"context_limit = {self.context_limit} is below d + 2 = {d + 2} samples")
+        candidates = torch.arange(n) if weights is None else torch.nonzero(weights.reshape(-1, n)[0].cpu() > 0)[:, 0]
+        if len(candidates) <= self.context_limit:
+            return [candidates.to(self.device)]
         g = torch.Generator().manual_seed(self.seed)
-        return [torch.randperm(n, generator=g)[:self.context_limit].sort().values.to(self.device)
-                for _ in range(self.ensembles)]
+        return [candidates[torch.randperm(len(candidates), generator=g)[:self.context_limit]].sort().values
+                .to(self.device) for _ in range(self.ensembles)]
 
     def _fit(self, samples, weights):
         return FittedDiScoFormer(self, samples, weights)
@@ -137,7 +146,7 @@ class FittedDiScoFormer(FittedOracle):
         self.whitening = fit_whitening(x, w)
         self.z64 = self.whitening.apply(x)
         self.frames = oracle._frames(self.dim)
-        self.subsets = oracle._context_subsets(self.n)
+        self.subsets = oracle._context_subsets(self.n, self.dim, w)
         self.contexts = []
         with torch.no_grad():
             for subset in self.subsets:
@@ -208,6 +217,12 @@ class PretrainedOracle(Oracle):
 
     def _fit(self, samples, weights):
         return self.for_dim(samples.shape[-1])._fit(samples, weights)
+
+    def fingerprint(self) -> str:
+        """The options and the SHA-256 of every checkpoint it may use."""
+        manifest = checkpoints.read_manifest(self.directory)
+        return fingerprint({"options": {k: v for k, v in self.options.items() if k != "progress"},
+                            "weights": {d: manifest[name]["sha256"] for d, name in self._names.items()}})
 
     def _fit_batch(self, samples, weights):
         return self.for_dim(samples.shape[-1])._fit_batch(samples, weights)
