@@ -476,3 +476,35 @@ def test_oracles_sharing_a_core_do_not_interfere(x2):
     np.testing.assert_allclose(double.score(x2, q), before, rtol=1e-4, atol=1e-4)  # float32 vs float64
     np.testing.assert_array_equal(single.score(x2, q), before)  # the first oracle is unchanged
     assert next(core.parameters()).dtype == torch.float32  # and so is the caller's module
+
+
+# --- found in review ---------------------------------------------------------------------------------
+
+def test_euler_blow_up_between_snapshots_still_reports_the_trajectory(x2):
+    """A velocity that turns NaN at a state that is not a snapshot: SolverDivergenceError with the
+    trajectory, not an internal exception."""
+    from solvers.exact import AnalyticFlowOracle
+    bad = AnalyticFlowOracle(lambda x, t: np.full_like(x, np.nan) if t >= 0.3 else -x)
+    with pytest.raises(solvers.SolverDivergenceError) as info:
+        solvers.simulate_fokker_planck(x2, bad, t_span=(0.0, 1.0), dt=0.1, method="euler", save_every=5)
+    assert np.isfinite(info.value.trajectory.final).all()
+
+
+def test_options_object_and_step_hook(x2):
+    seen = []
+    options = solvers.RunOptions(method="euler", seed=2, on_step=lambda step, t, x: seen.append((step, t, x.shape)))
+    traj = solvers.simulate_fokker_planck(x2, KDEOracle(), t_span=(0.0, 0.1), dt=0.05, options=options)
+    assert [s for s, _, _ in seen] == [1, 2] and seen[-1][1] == 0.1 and traj.times[-1] == 0.1
+    with pytest.raises(TypeError, match="not both"):
+        solvers.simulate_fokker_planck(x2, KDEOracle(), t_span=(0.0, 0.1), dt=0.05, options=options, seed=3)
+
+
+def test_weighted_context_subsets_skip_zero_weights(x2):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 2))
+    w = np.zeros(3000)
+    w[:40] = 1.0  # only 40 samples carry weight
+    oracle = DiScoFormerOracle(random_core(2), context_limit=500)
+    log_f, score = oracle.fit(x, weights=w).log_density_and_score(x[:5])
+    np.testing.assert_allclose(score, DiScoFormerOracle(random_core(2)).fit(x[:40]).score(x[:5]), rtol=1e-5, atol=1e-5)
+    assert np.isfinite(log_f).all()
