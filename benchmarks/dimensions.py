@@ -22,7 +22,7 @@ import torch
 import scoreoracle
 from scoreoracle.distributions import GaussianMixture
 from scoreoracle.oracles import DiScoFormerOracle, KDEOracle
-from scoreoracle.oracles.kde import scott_factor
+from scoreoracle.gaussian import scott_factor
 from scoreoracle.training.evaluation import evaluate_estimators
 
 from _common import OUT, machine_note, markdown_table, write_section

@@ -18,7 +18,7 @@ import torch
 
 import scoreoracle
 from scoreoracle.distributions import GaussianMixture, random_gmm
-from scoreoracle.oracles.kde import scott_factor
+from scoreoracle.gaussian import scott_factor
 from scoreoracle.training.evaluation import BANDWIDTH_MULTIPLIERS
 
 from _common import machine_note, markdown_table, write_section

@@ -15,7 +15,8 @@ import math
 
 import torch
 
-LOG_2PI = math.log(2.0 * math.pi)
+from .gaussian import LOG_2PI
+
 
 
 class GaussianMixture:

@@ -78,7 +78,7 @@ def test_weighted_oracle_beats_weighted_best_h_kde_on_importance_samples(d):
     import torch
 
     from scoreoracle import GaussianMixture, KDEOracle, random_gmm
-    from scoreoracle.oracles.kde import scott_factor
+    from scoreoracle.gaussian import scott_factor
     from scoreoracle.training.evaluation import BANDWIDTH_MULTIPLIERS
 
     g = torch.Generator().manual_seed(11 + d)

@@ -12,7 +12,6 @@ float64; ``forward`` (training) returns the full log f_w.
 from __future__ import annotations
 
 from .equivariant import EquivariantConfig, EquivariantCore
-from .gaussian import standard_normal_log_density
 from .transformer import TransformerConfig, TransformerCore
 
 ARCHITECTURES = {core.architecture: (core, config) for core, config in
@@ -28,5 +27,5 @@ def build_core(architecture: str, config: dict):
     return core_class(config_class.from_dict(config))
 
 
-__all__ = ["ARCHITECTURES", "build_core", "standard_normal_log_density", "EquivariantConfig", "EquivariantCore", "TransformerConfig",
+__all__ = ["ARCHITECTURES", "build_core", "EquivariantConfig", "EquivariantCore", "TransformerConfig",
            "TransformerCore"]

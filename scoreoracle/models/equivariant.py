@@ -28,20 +28,19 @@ of every head's (log KDE − log Gaussian) and a residual.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gaussian import standard_normal_log_density
+from ..gaussian import LOG_2PI, silverman_factor, standard_normal_log_density
+from .config import ConfigDict, log_size
 
-LOG_2PI = math.log(2 * math.pi)
-REFERENCE_SIZE = 1024
 
 
 @dataclass(frozen=True)
-class EquivariantConfig:
+class EquivariantConfig(ConfigDict):
     """Architecture of the equivariant core (no data dimension: d is a runtime number)."""
 
     width: int = 96
@@ -51,14 +50,6 @@ class EquivariantConfig:
     ffn: int = 192
     bandwidth_multipliers: tuple = (0.35, 1.5)  # initial per-head bandwidths × Silverman's rule
     size_feature_max: int = 0  # cap of n in the log-size feature (0: no cap)
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "EquivariantConfig":
-        """Inverse of :meth:`to_dict` (JSON turns tuples into lists)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 @dataclass
@@ -74,11 +65,6 @@ class EncodedContext:
     log_n: float
     layers: list
     outputs: tuple
-
-
-def silverman_bandwidth(n_eff: float, d: int) -> float:
-    """Silverman's rule (4/(d+2))^{1/(d+4)} n^{−1/(d+4)} for whitened (unit-covariance) data."""
-    return (4.0 / (d + 2)) ** (1.0 / (d + 4)) * n_eff ** (-1.0 / (d + 4))
 
 
 def gram_features(vectors: torch.Tensor) -> torch.Tensor:
@@ -239,8 +225,7 @@ class EquivariantCore(nn.Module):
     def _initial_state(self, z, n_eff: float):
         d = z.shape[-1]
         z_sq = (z * z).sum(-1, keepdim=True)
-        n = min(n_eff, self.config.size_feature_max) if self.config.size_feature_max else n_eff
-        const = torch.tensor([(math.log(n) - math.log(REFERENCE_SIZE)) / 2, math.log(d) / 2, 1.0 / d, 1.0],
+        const = torch.tensor([log_size(n_eff, self.config.size_feature_max), math.log(d) / 2, 1.0 / d, 1.0],
                              dtype=z.dtype, device=z.device).expand(*z.shape[:-1], 4)
         features = torch.cat([torch.asinh((z_sq - d) / math.sqrt(2 * d)), z_sq / d, const], dim=-1)
         return self.embed(features), -z
@@ -255,7 +240,7 @@ class EquivariantCore(nn.Module):
     def _run(self, z, ctx: EncodedContext, chunk_size: int = 1024):
         """Outputs at whitened points z (B, L, d) for a fully encoded context."""
         h, s = self._initial_state(z, ctx.n_eff)
-        rule = silverman_bandwidth(ctx.n_eff, z.shape[-1])
+        rule = silverman_factor(ctx.n_eff, z.shape[-1])
         log_kdes = []
         for layer, lc in zip(self.layers, ctx.layers):
             h, s, log_kde = layer(h, s, z, lc, rule, ctx.log_n, chunk_size)
@@ -274,7 +259,7 @@ class EquivariantCore(nn.Module):
         n, d = context.shape[-2:]
         n_eff = float(n if n_eff is None else n_eff)
         ctx = EncodedContext(n_eff=n_eff, log_n=math.log(n) if log_weights is None else 0.0, layers=[], outputs=())
-        rule = silverman_bandwidth(n_eff, d)
+        rule = silverman_factor(n_eff, d)
         z = context if queries is None else torch.cat([context, queries], dim=1)
         h, s = self._initial_state(z, n_eff)
         log_kdes = []

@@ -27,19 +27,19 @@ at zero, so an untrained model is exactly the Gaussian fit.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gaussian import standard_normal_log_density
+from ..gaussian import standard_normal_log_density
+from .config import REFERENCE_SIZE, ConfigDict, log_size
 
-REFERENCE_SIZE = 1024
 
 
 @dataclass(frozen=True)
-class TransformerConfig:
+class TransformerConfig(ConfigDict):
     """Architecture of the core.  ``dim`` is the data dimension d."""
 
     dim: int
@@ -50,14 +50,6 @@ class TransformerConfig:
     kernel_heads: int = 0  # 0: no kernel-attention layer
     kernel_bandwidths: tuple = (0.15, 2.0)  # initial range of h (whitened units, at n = 1024)
     size_feature_max: int = 2048  # largest training context; larger n enter the log-size feature as this
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TransformerConfig":
-        """Inverse of :meth:`to_dict` (JSON turns tuples into lists)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 class Block(nn.Module):
@@ -168,8 +160,7 @@ class TransformerCore(nn.Module):
     def _features(self, z, n_context: float):
         d = z.shape[-1]
         lift = (z * z).sum(-1, keepdim=True) / d - 1.0
-        n = min(n_context, self.config.size_feature_max)
-        size = torch.full_like(lift, (math.log(n) - math.log(REFERENCE_SIZE)) / 2)
+        size = torch.full_like(lift, log_size(n_context, self.config.size_feature_max))
         return self.embed(torch.cat([z, lift, size], dim=-1))
 
     def _heads(self, tokens, z):

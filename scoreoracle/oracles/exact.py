@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ..contract import FittedOracle, Oracle
+from ..gaussian import standard_normal_log_density
 from ..whitening import fit_whitening
-
-LOG_2PI = math.log(2 * math.pi)
 
 
 class ExactOracle(Oracle):
@@ -59,5 +56,4 @@ class _FittedGaussian(FittedOracle):
 
     def _evaluate(self, q):
         z = self.whitening.apply(q)
-        log_f_w = -0.5 * (z * z).sum(-1) - 0.5 * self.dim * LOG_2PI
-        return self.whitening.unwhiten_outputs(log_f_w, -z)
+        return self.whitening.unwhiten_outputs(standard_normal_log_density(z), -z)

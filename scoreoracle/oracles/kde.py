@@ -19,16 +19,9 @@ import numbers
 import torch
 
 from ..contract import FittedOracle, Oracle
+from ..gaussian import scott_factor, silverman_factor
 from ..validation import check_positive_int, effective_sample_size, resolve_device
 from ..whitening import Whitening, fit_whitening
-
-
-def scott_factor(n: float, d: int) -> float:
-    return n ** (-1.0 / (d + 4))
-
-
-def silverman_factor(n: float, d: int) -> float:
-    return (n * (d + 2) / 4.0) ** (-1.0 / (d + 4))
 
 
 BANDWIDTH_RULES = {"scott": scott_factor, "silverman": silverman_factor}

@@ -17,7 +17,7 @@ from .. import weights as checkpoints
 from ..contract import FittedOracle, Oracle
 from ..distributions import random_rotations
 from ..fingerprint import fingerprint
-from ..models import standard_normal_log_density
+from ..gaussian import standard_normal_log_density
 from ..validation import check_dimension, check_positive_int, effective_sample_size, resolve_device
 from ..whitening import fit_whitening
 from .adaptation import adapt_core

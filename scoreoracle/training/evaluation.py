@@ -16,7 +16,7 @@ import torch
 
 from ..distributions import random_gmm
 from ..oracles import DiScoFormerOracle, GaussianFitOracle, KDEOracle
-from ..oracles.kde import scott_factor
+from ..gaussian import scott_factor
 
 BANDWIDTH_MULTIPLIERS = (0.5, 0.6, 0.7, 0.85, 1.0, 1.2, 1.4, 1.7, 2.0, 2.8)  # smaller multipliers are left out: their KDE scores blow up between modes
 

@@ -25,12 +25,13 @@ import torch.nn.functional as F
 
 from ..distributions import random_gmm
 from ..models import ARCHITECTURES, build_core
+from ..models.config import ConfigDict
 from ..whitening import fit_whitening
 from .data import Batch, draw_dimension, draw_family, log_uniform_int, make_batch
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigDict):
     """Everything that defines a training run (besides the model architecture)."""
 
     steps: int = 20_000
@@ -57,10 +58,6 @@ class TrainConfig:
     eval_every: int = 500
     eval_gmms: int = 16
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        """Inverse of ``asdict`` (JSON and checkpoints turn tuples into lists)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def loss_terms(model, batch: Batch, cfg: TrainConfig):
