@@ -191,7 +191,8 @@ def random_rotations(batch: int, d: int, generator=None, dtype=torch.float64):
 
 def random_gmm(batch: int, d: int, *, modes=(1, 10), mean_range=3.0, variance_range=(0.2, 1.0),
                generator=None, dtype=torch.float64) -> GaussianMixture:
-    """The paper's random GMM family (Algorithm 1), ``batch`` independent mixtures.
+    """The random GMM family of DiScoFormer's training data (Ilin, Sushko, Krishna 2025,
+    arXiv:2511.05924, Algorithm 1), ``batch`` independent mixtures.
 
     Each mixture draws k uniformly from ``modes`` (inclusive); means U[−r, r]^d; covariance
     R diag(v) Rᵀ with variances v ~ U[variance_range] and a Haar rotation R per component;

@@ -134,7 +134,10 @@ def check_weights(weights, n: int, dim: int, batch: int | None = None) -> torch.
 
 
 def effective_sample_size(weights: torch.Tensor | None, n: int) -> float:
-    """Kish's n_eff = (Σw)²/Σw² (n for uniform weights), as scipy's ``gaussian_kde.neff``."""
+    """Kish's n_eff = (Σw)²/Σw² of one set's normalised weights (n,) (n for uniform weights), as
+    scipy's ``gaussian_kde.neff``."""
+    if weights is not None and weights.ndim != 1:
+        raise ValueError(f"effective_sample_size takes one set's weights (n,), got shape {tuple(weights.shape)}")
     return float(n) if weights is None else float(1.0 / (weights * weights).sum())
 
 

@@ -5,7 +5,8 @@ With K_ε(z) = exp(−|z|²/ε), sample weights w (Σw = 1) and M(y) = Σ_j w_j 
     ŝ(y) = −(2/ε) Σ_j w_j K_ε(y − x_j)(y − x_j)(1/M(y) + 1/M(x_j)),
     log f̂(y) = log M(y) − (d/2)·log(πε)        (the mollified density)
 
-Default ε = 4·(Π_k Var_k)^{1/d}·n_eff^{−2/(d+6)} (the rule of Ilin et al.).
+Default ε = 4·(Π_k Var_k)^{1/d}·n_eff^{−2/(d+6)} (the rule of Ilin, Hu & Wang, "Score-based
+transport modeling for the Landau equation", arXiv:2405.10392).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ Every ``reshuffle_every`` steps the particles are permuted across shards (so bat
 population); a particle's identity is tracked, and snapshots are stored in the original order.
 Snapshots, the state and the run's record go to a Zarr folder (``checkpoint=``), and
 ``resume=True`` continues a run with the same fingerprint; every draw is a function of (seed,
-step), so a resumed run equals the uninterrupted one, and results do not depend on the scheduler.
+step), so a resumed run equals the uninterrupted one, and results do not depend on the scheduler
+(up to floating-point rounding when the oracle runs in float32).
 With one shard, no reshuffling, batches of the whole shard and a context of every particle, a
 Landau run is the full pair-sum run of :func:`solvers.simulate_landau` on numpy input.
 

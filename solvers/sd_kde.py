@@ -20,7 +20,8 @@ from scoreoracle.validation import check_positive_float, check_samples, check_we
 
 def sd_kde_bandwidth(samples: np.ndarray, weights: np.ndarray | None = None) -> float:
     """h = c·σ̂·n_eff^(−1/(d+8)) with σ̂ = mean over axes of min(std, IQR/1.34) (the std alone on
-    axes whose IQR is zero); c = 0.4 (d = 1, the SD-KDE paper's rule) or 0.65 (d ≥ 2, its 2-D code)."""
+    axes whose IQR is zero); c = 0.4 (d = 1) or 0.65 (d ≥ 2), the constants of the SD-KDE
+    authors' 1-D rule and 2-D experiments (Epstein et al. 2025, arXiv:2504.19084)."""
     n, d = samples.shape
     std = np.sqrt(np.diag(np.atleast_2d(np.cov(samples.T, aweights=weights))))
     if weights is None:

@@ -3,8 +3,8 @@
 A fitted oracle answers a ``dask.array`` of queries (rows chunked, (m, d)) block by block: the
 fitted oracle is one node of the task graph, sent once to each worker that needs it (a core
 loaded from a checkpoint travels as its name and is loaded once per worker process), and every
-block is a pure function of (fitted oracle, query rows), so results equal the local call and do
-not depend on the chunking, and a task lost with a worker is simply recomputed.
+block is a pure function of (fitted oracle, query rows), so results equal the local call up to
+floating-point rounding whatever the chunking, and a task lost with a worker is simply recomputed.
 
 Dask is an optional extra (``pip install scoreoracle[dask]``); nothing here is imported unless a
 Dask array is passed.

@@ -7,7 +7,8 @@ A token carries two kinds of state:
 * equivariant vectors in R^d: its position z and a running score estimate s (initialised to the
   Gaussian fit's score −z, so an untrained core is exactly the whitened Gaussian fit).
 
-Each layer's attention heads are data-adaptive Gaussian kernels (the paper's Prop. 3.5 made
+Each layer's attention heads are data-adaptive Gaussian kernels (Prop. 3.5 of DiScoFormer, Ilin,
+Sushko, Krishna 2025, arXiv:2511.05924, made
 exact): the logit of token i for context point j in head a is
 
     q_a(h_i)·k_a(h_j)/√head_width + β_ai (z_i·z_j − ‖z_j‖²/2) + log w_j,

@@ -5,7 +5,8 @@ depends on other queries and chunking queries is exact.  There are no positional
 the model is permutation-equivariant in the context and in the queries.
 
 Token features (whitened point z ∈ R^d): [z, ‖z‖²/d − 1, log-size], where the squared-norm lift
-is the paper's Prop. 3.5 construction (it lets attention form exact Gaussian kernels) and
+is the construction of DiScoFormer's Prop. 3.5 (Ilin, Sushko, Krishna 2025, arXiv:2511.05924: it
+lets attention form exact Gaussian kernels) and
 log-size = (log n − log 1024)/2 tells every token how large the context is (attention alone
 cannot count, yet the right bandwidth depends on n).  n is capped at the largest context seen in
 training (``size_feature_max``): the model extrapolates well to smaller n but not to larger ones.
@@ -13,7 +14,7 @@ With weighted samples n is the effective sample size and the log-weights are add
 attention logit over the context (attention over the multiset).
 
 With ``kernel_heads > 0`` the embedding is followed by a kernel-attention layer whose heads are
-*exactly* Gaussian kernels over the context (the paper's Prop. 3.5 construction):
+*exactly* Gaussian kernels over the context (the same construction):
 q = [z/h, 1], k = [z/h, −‖z‖²/2h²] give logits −‖z_i − z_j‖²/2h² + const_i, with a learnable
 bandwidth h per head (initialised log-spaced and scaled by (n/1024)^(−1/(d+4)) like a KDE
 bandwidth rule).  The model thus starts out able to localise, which plain attention learns only

@@ -1,6 +1,7 @@
 """Test-time adaptation: fine-tune a copy of a core on one sample set without labels.
 
-The paper's consistency loss ‖S(X, Q) − ∇_Q T(X, Q)‖² (score head vs the gradient of the
+DiScoFormer's label-free consistency loss (Ilin, Sushko, Krishna 2025, arXiv:2511.05924)
+‖S(X, Q) − ∇_Q T(X, Q)‖² (score head vs the gradient of the
 log-density head at queries Q) is minimised over the weights with Adam.  Guards make it safe to
 call on anything:
 

@@ -36,7 +36,7 @@ class KDEOracle(Oracle):
         multiplying the data's covariance square root, exactly as scipy's ``bw_method``.
     isotropic : if True, the kernel is h²·I with h = ``bandwidth`` (a float, in data units)
         instead of factor² × the data covariance.
-    chunk_size : query rows per chunk (bounds memory; results do not depend on it).
+    chunk_size : query rows per chunk (bounds memory; results change only by rounding).
     dtype : torch dtype of the kernel sums (float64 default; float32 is faster on CPU).
     device : None → cuda when present, else cpu.
     """

@@ -2,7 +2,8 @@
 
 Fitting whitens the samples in float64 on ``device`` and encodes the context once (every layer's
 keys and values); queries are then streamed in chunks of ``chunk_size`` rows through the core in
-``dtype``, so memory is O(chunk_size · n) and results do not depend on the chunk size (queries
+``dtype``, so memory is O(chunk_size · n) and results depend on the chunk size only through
+floating-point rounding (queries
 never attend to each other).
 """
 
@@ -18,7 +19,7 @@ from ..contract import FittedOracle, Oracle
 from ..distributions import random_rotations
 from ..fingerprint import fingerprint
 from ..gaussian import standard_normal_log_density
-from ..validation import check_dimension, check_positive_int, effective_sample_size, resolve_device
+from ..validation import check_dimension, check_positive_int, check_samples, effective_sample_size, resolve_device
 from ..whitening import fit_whitening
 from .adaptation import adapt_core
 
@@ -153,7 +154,7 @@ class FittedDiScoFormer(FittedOracle):
                 z = self.z64 if subset is None else self.z64[:, subset]
                 ws = None if w is None else (w if subset is None else w[:, subset])
                 ws = None if ws is None else ws / ws.sum(-1, keepdim=True)
-                n_eff = effective_sample_size(ws, z.shape[1])
+                n_eff = effective_sample_size(None if ws is None else ws[0], z.shape[1])  # weighted: one set
                 log_weights = None if ws is None else torch.log(ws).to(self.dtype)
                 for frame in self.frames:
                     self.contexts.append(self.core.encode(z.to(self.dtype) @ frame, log_weights, n_eff,
@@ -229,7 +230,7 @@ class PretrainedOracle(Oracle):
 
     def adapt(self, samples, steps: int = 4, **options) -> DiScoFormerOracle:
         """Test-time adaptation of the checkpoint for the samples' dimension."""
-        return self.for_dim(self.fit(samples).dim).adapt(samples, steps, **options)
+        return self.for_dim(check_samples(samples).shape[-1]).adapt(samples, steps, **options)
 
     def __repr__(self):
         return f"PretrainedOracle(per-dimension checkpoints for d in {list(self.dims)})"
@@ -264,7 +265,11 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
     manifest = checkpoints.read_manifest(directory)
     if checkpoint is None:
         defaults = [name for name, entry in manifest.items() if entry.get("default")]
-        checkpoint = defaults[0] if defaults else None
+        every_d = [name for name, entry in manifest.items() if entry.get("dim") in (None, "any")]
+        if not defaults and len(every_d) > 1:
+            raise ValueError(f"{directory or 'the package'} holds several all-dimension checkpoints {sorted(every_d)} "
+                             "and no default: pass checkpoint=<name>")
+        checkpoint = (defaults or every_d or [None])[0]
     if checkpoint is not None:
         core = checkpoints.load_checkpoint(checkpoint, directory)
         return DiScoFormerOracle(core, dim=dim, name=checkpoint, source=_source(checkpoint, directory), **options)

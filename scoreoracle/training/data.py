@@ -10,7 +10,7 @@ inference; labels are mapped to whitened coordinates.
 
 Families (all with closed-form log-density and score):
 
-* ``gmm`` — the paper's random GMMs (:func:`scoreoracle.distributions.random_gmm`);
+* ``gmm`` — DiScoFormer's random GMMs (:func:`scoreoracle.distributions.random_gmm`);
 * ``student_t`` — the same mixtures with Student-t components, ν = 2.5 + 17.5·u², u ~ U[0, 1]
   per component (in [2.5, 20], weighted toward heavy tails);
 * ``warped`` — the same mixtures pushed through a coordinate-wise sinh/asinh warp

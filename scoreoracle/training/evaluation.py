@@ -1,4 +1,5 @@
-"""The paper's GMM accuracy protocol (Table 2) and its baselines.
+"""The GMM accuracy protocol of DiScoFormer's Table 2 (Ilin, Sushko, Krishna 2025,
+arXiv:2511.05924) and its baselines.
 
 For each cell (d, n): draw ``n_gmms`` random GMMs of the training family, n context samples and
 ``n_queries`` fresh queries from each, and compare estimates with the exact log-density and score:

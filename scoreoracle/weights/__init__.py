@@ -106,7 +106,7 @@ def register(core, name: str, card: dict, directory: Path) -> Path:
     card = {**card, "name": name, "architecture": core.architecture, "sha256": digest}
     (directory / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
     manifest = read_manifest(directory)
-    manifest[name] = {"file": path.name, "dim": core.config.to_dict().get("dim"), "sha256": digest,
-                      "architecture": core.architecture}
+    manifest[name] = {**manifest.get(name, {}), "file": path.name, "dim": core.config.to_dict().get("dim"),
+                      "sha256": digest, "architecture": core.architecture}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path
