@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scoreoracle.distributed import shared
 from scoreoracle.fingerprint import fingerprint
 
 from .cloud import check_oracle
@@ -112,7 +113,7 @@ class DistributedRun:
         """Lazy (n, d + 2) block array: velocity, ‖score‖², entropy production."""
         import dask
 
-        node = dask.delayed(self.fitted(state, step, stage, t), pure=True, traverse=False)
+        node = shared(self.fitted(state, step, stage, t))
         blocks = [self.da.from_delayed(dask.delayed(shard_field, pure=True)(block, node, self.physics, step, t, i),
                                        shape=(rows, self.d + 2), dtype=np.float64)
                   for i, (block, rows) in enumerate(zip(state.to_delayed().ravel(), state.chunks[0]))]

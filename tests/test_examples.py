@@ -15,6 +15,7 @@ CASES = {
     "ou_relaxation": ["--n", "150"],
     "sd_kde_demo": ["--sizes", "100", "--seeds", "1"],
     "fisher_vs_n": ["--sizes", "100", "--seeds", "1"],
+    "dask_cluster": ["--n", "400", "--workers", "2", "--t-end", "0.2"],
 }
 
 

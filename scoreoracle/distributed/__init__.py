@@ -20,6 +20,17 @@ def is_dask_array(x) -> bool:
     return type(x).__module__.split(".")[0] == "dask" and hasattr(x, "chunks")
 
 
+def shared(obj):
+    """``obj`` as one node every task can depend on: scattered once to the workers when a
+    distributed client is running (so it is not embedded in the task graph), else a delayed value."""
+    import dask
+
+    if dask.config.get("scheduler", None) in ("dask.distributed", "distributed"):
+        from distributed import get_client
+        return get_client().scatter(obj, broadcast=True, hash=False)
+    return dask.delayed(obj, pure=True, traverse=False)  # threads or synchronous scheduler
+
+
 def _block(queries, fitted, dtype):
     log_f, score = fitted.log_density_and_score(np.asarray(queries))
     return np.concatenate([np.asarray(log_f)[..., None], np.asarray(score)], axis=-1).astype(dtype, copy=False)
@@ -27,7 +38,6 @@ def _block(queries, fitted, dtype):
 
 def log_density_and_score(fitted, queries):
     """(log f (m,), score (m, d)) as Dask arrays for Dask queries (m, d) chunked along rows."""
-    import dask
     import dask.array as da
 
     if queries.ndim != 2 or queries.shape[1] != fitted.dim:
@@ -36,7 +46,6 @@ def log_density_and_score(fitted, queries):
         raise ValueError("Dask queries are supported for a single fitted sample set, not a batch")
     queries = queries.rechunk({1: -1})
     dtype = queries.dtype if queries.dtype in (np.float32, np.float64) else np.float64
-    node = dask.delayed(fitted, pure=True, traverse=False)
-    out = da.map_blocks(_block, queries, node, dtype, dtype=dtype,
+    out = da.map_blocks(_block, queries, shared(fitted), dtype, dtype=dtype,
                         chunks=(queries.chunks[0], (fitted.dim + 1,)), meta=np.empty((0, 0), dtype=dtype))
     return out[:, 0], out[:, 1:]
