@@ -25,7 +25,7 @@ from scoreoracle.oracles import DiScoFormerOracle, KDEOracle
 from scoreoracle.gaussian import scott_factor
 from scoreoracle.training.evaluation import evaluate_estimators
 
-from _common import OUT, machine_note, markdown_table, write_section
+from _common import OUT, PooledErrors, machine_note, markdown_table, write_section
 
 SEEN = (1, 2, 3, 10)
 UNSEEN = (4, 5, 7, 16, 32, 64, 100)
@@ -60,25 +60,16 @@ def table5(oracle, gmms: int, n: int = 2048, queries: int = 256, seed: int = 0):
     gmm = GaussianMixture(raw / raw.sum(-1, keepdim=True), means, torch.diag_embed(var))
     x, y = gmm.sample(n, g), gmm.sample(queries, g)
     log_f, score = gmm.log_density_and_score(y)
-    sums = {}
-
-    def add(name, lf_hat, s_hat, i):
-        acc = sums.setdefault(name, np.zeros(2))
-        acc += [((np.asarray(s_hat) - score[i].numpy()) ** 2).sum() / d, ((np.asarray(lf_hat) - log_f[i].numpy()) ** 2).sum()]
-
+    errors = PooledErrors()
     for i in range(gmms):
-        xi, yi = x[i].numpy(), y[i].numpy()
-        add("DiScoFormer", *oracle.log_density_and_score(xi, yi), i)
-        add("Scott KDE", *KDEOracle(dtype=torch.float32).log_density_and_score(xi, yi), i)
-        add("Gaussian fit", *scoreoracle.GaussianFitOracle().log_density_and_score(xi, yi), i)
+        xi, yi, truth = x[i].numpy(), y[i].numpy(), (log_f[i].numpy(), score[i].numpy())
+        errors.add("DiScoFormer", *oracle.log_density_and_score(xi, yi), *truth)
+        errors.add("Scott KDE", *KDEOracle(dtype=torch.float32).log_density_and_score(xi, yi), *truth)
+        errors.add("Gaussian fit", *scoreoracle.GaussianFitOracle().log_density_and_score(xi, yi), *truth)
         for mult in TABLE5_MULTIPLIERS:
-            add(f"kde x{mult:.3f}", *KDEOracle(mult * scott_factor(n, d), dtype=torch.float32)
-                .log_density_and_score(xi, yi), i)
-    table = {k: {"score_mse": v[0] / (gmms * queries), "logf_mse": v[1] / (gmms * queries)} for k, v in sums.items()}
-    kdes = {k: v for k, v in table.items() if k.startswith("kde x")}
-    table["oracle-h KDE"] = {"score_mse": min(v["score_mse"] for v in kdes.values()),
-                             "logf_mse": min(v["logf_mse"] for v in kdes.values())}
-    return {k: v for k, v in table.items() if not k.startswith("kde x")}
+            kde = KDEOracle(mult * scott_factor(n, d), dtype=torch.float32)
+            errors.add(f"kde x{mult:.3f}", *kde.log_density_and_score(xi, yi), *truth)
+    return errors.table(best_name="oracle-h KDE")
 
 
 def main(argv=None):

@@ -21,7 +21,7 @@ from scoreoracle.distributions import GaussianMixture, random_gmm
 from scoreoracle.gaussian import scott_factor
 from scoreoracle.training.evaluation import BANDWIDTH_MULTIPLIERS
 
-from _common import machine_note, markdown_table, write_section
+from _common import PooledErrors, machine_note, markdown_table, write_section
 
 
 def weighted_cells(d: int, n: int, gmms: int, queries: int = 1024, widen: float = 1.5, seed: int = 0):
@@ -40,12 +40,8 @@ def weighted_cells(d: int, n: int, gmms: int, queries: int = 1024, widen: float 
 def evaluate(d: int, n: int, gmms: int, seed: int = 0) -> dict:
     """Pooled relative score error (%) and log-density MSE of each estimator on one cell."""
     oracle = scoreoracle.load()
-    sums: dict = {}
-
-    def add(name, lf_hat, s_hat, lf, s):
-        acc = sums.setdefault(name, np.zeros(4))
-        acc += [((s_hat - s) ** 2).sum(), (s ** 2).sum(), ((lf_hat - lf) ** 2).sum(), len(lf)]
-
+    errors = PooledErrors()
+    add = errors.add
     rng = np.random.default_rng(seed)
     for x, w, y, lf, s in weighted_cells(d, n, gmms, seed=seed):
         add("DiScoFormer, weighted", *oracle.log_density_and_score(x, y, weights=w), lf, s)
@@ -56,11 +52,7 @@ def evaluate(d: int, n: int, gmms: int, seed: int = 0) -> dict:
         for mult in BANDWIDTH_MULTIPLIERS:
             kde = scoreoracle.KDEOracle(mult * scott_factor(n_eff, d), dtype=torch.float32)
             add(f"kde x{mult}", *kde.log_density_and_score(x, y, weights=w), lf, s)
-    table = {k: {"rel_score": 100 * a[0] / a[1], "logf_mse": a[2] / a[3]} for k, a in sums.items()}
-    kdes = {k: v for k, v in table.items() if k.startswith("kde x")}
-    table["best-h KDE, weighted"] = {"rel_score": min(v["rel_score"] for v in kdes.values()),
-                                     "logf_mse": min(v["logf_mse"] for v in kdes.values())}
-    return {k: v for k, v in table.items() if not k.startswith("kde x")}
+    return errors.table(best_name="best-h KDE, weighted")
 
 
 def main(argv=None):
