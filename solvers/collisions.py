@@ -64,10 +64,15 @@ def _collisions(v, s, m, gamma: float, C: float, delta: float, batches: RandomBa
     """The numba pair sums behind :func:`landau_field`, without input checks (inside a run a
     non-finite score must surface as a non-finite velocity, which the run layer reports)."""
     m = np.full(len(v), 1.0 / len(v)) if m is None else m
-    vt, st = np.ascontiguousarray(v.T), np.ascontiguousarray(s.T)
     if batches is None:
-        U, ent = landau_velocity(vt, st, m, gamma, delta * delta, C)
-    else:
-        U, ent = landau_velocity_batched(vt, st, m, batches.batch_of, batches.members, batches.starts,
-                                         batches.kappa, gamma, delta * delta, C)
+        U, ent = landau_velocity(np.ascontiguousarray(v.T), np.ascontiguousarray(s.T), m, gamma, delta * delta, C)
+        return U, float(ent.sum())
+    # gather the particles batch by batch, so every batch is contiguous in memory, then scatter back
+    order = batches.members
+    in_order = np.arange(len(v))
+    U_sorted, ent = landau_velocity_batched(np.ascontiguousarray(v[order].T), np.ascontiguousarray(s[order].T),
+                                            m[order], np.repeat(np.arange(len(batches.kappa)), np.diff(batches.starts)),
+                                            in_order, batches.starts, batches.kappa, gamma, delta * delta, C)
+    U = np.empty_like(U_sorted)
+    U[order] = U_sorted
     return U, float(ent.sum())
