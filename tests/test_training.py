@@ -105,3 +105,15 @@ def test_relative_score_loss_weighs_each_set_by_its_score_scale():
         scale = (batch.score[b, :64] ** 2).sum(-1).mean() / 2
         manual += F.huber_loss(score_hat[b], batch.score[b], delta=1.0, reduction="none").sum(-1).mean() / scale
     assert l_s.item() == pytest.approx(manual.item() / 3, rel=1e-5)
+
+
+def test_spike_factor_skips_updates_on_outlier_batches(tmp_path):
+    """With a spike factor below 1 every batch after the first counts as a spike: the weights
+    after 5 steps equal those after 1, and the metrics count the skipped updates."""
+    base = dict(lr=1e-3, warmup=0, tokens_per_batch=256, context_sizes=(32, 64), n_queries=8, threads=1,
+                eval_every=5, checkpoint_minutes=100, spike_factor=1e-9)
+    one = train(tmp_path / "a", TINY, TrainConfig(steps=1, **base), progress=False)
+    five = train(tmp_path / "b", TINY, TrainConfig(steps=5, **base), progress=False)
+    for (name, p), q in zip(one.state_dict().items(), five.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert json.loads((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()[-1])["skipped"] == 4

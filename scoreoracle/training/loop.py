@@ -41,6 +41,7 @@ class TrainConfig(ConfigDict):
     decay_fraction: float = 0.3  # warm-up, constant, then linear decay over the last 30 % of steps
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
+    spike_factor: float = 0.0  # skip the update of a batch whose loss exceeds this × the running loss (0: never)
     alpha: float = 0.3  # weight of the log-density loss
     huber_delta: float = 2.0
     relative_score_loss: bool = False  # divide each context set's score loss by its mean ‖s‖²/d
@@ -198,7 +199,7 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
     started = time.time() - elapsed  # training time summed over all sessions of this run
     session_start = time.time()
     last_save = time.time()
-    running = None
+    running, skipped = None, 0
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train")
     model.train()
     while step < cfg.steps:
@@ -212,18 +213,23 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
         loss, l_f, l_s = loss_terms(model, batch, cfg)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite training loss at step {step}; last checkpoint kept")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        if cfg.spike_factor > 0 and running is not None and step >= cfg.warmup \
+                and loss.item() > cfg.spike_factor * running:
+            skipped += 1  # a rare far-tail batch: its gradient would dominate Adam's moments
+        else:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         step += 1
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         bar.update(1)
         bar.set_postfix(loss=f"{running:.4f}")
         done = step >= cfg.steps
         if step % cfg.eval_every == 0 or done:
             model.eval()
-            record = {"step": step, "minutes": (time.time() - started) / 60, "loss": running}
+            record = {"step": step, "minutes": (time.time() - started) / 60, "loss": running, "skipped": skipped}
+            skipped = 0
             for d_eval in eval_dims:
                 record.update(evaluate(model, d_eval, n_gmms=cfg.eval_gmms))
             model.train()
