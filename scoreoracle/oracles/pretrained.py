@@ -212,8 +212,9 @@ class PretrainedOracle(Oracle):
         self._check_dim(d)
         if d not in self._oracles:
             name = self._names[d]
+            options = _resolve_limit(self.options, checkpoints.read_manifest(self.directory)[name])
             self._oracles[d] = DiScoFormerOracle(checkpoints.load_checkpoint(name, self.directory), name=name,
-                                                 source=_source(name, self.directory), **self.options)
+                                                 source=_source(name, self.directory), **options)
         return self._oracles[d]
 
     def _fit(self, samples, weights):
@@ -240,9 +241,16 @@ def _source(name: str, directory) -> tuple:
     return name, None if directory is None else str(Path(directory).resolve())
 
 
+def _resolve_limit(options: dict, entry: dict) -> dict:
+    """``context_limit="auto"``: the checkpoint's measured limit (its manifest entry), else none."""
+    if options.get("context_limit") == "auto":
+        return {**options, "context_limit": entry.get("context_limit")}
+    return options
+
+
 def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, device=None,
          dtype=torch.float32, chunk_size: int = 4096, rotations: int = 1, progress=None,
-         context_limit: int | None = None, ensembles: int = 1, seed: int = 0) -> Oracle:
+         context_limit: int | str | None = "auto", ensembles: int = 1, seed: int = 0) -> Oracle:
     """A pretrained oracle.
 
     checkpoint : name of one checkpoint (``scoreoracle info`` lists them); default: the
@@ -251,8 +259,10 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
     dim : pin the oracle to one dimension (for code that wants an error on any other d).
     path : a checkpoint folder written by ``scoreoracle export`` (weights, model card and a
         manifest with SHA-256 hashes), instead of the checkpoints shipped with the package.
-    device, dtype, chunk_size, rotations, progress, context_limit, ensembles, seed : see
-        :class:`DiScoFormerOracle`.
+    context_limit : "auto" (default): each checkpoint's measured limit, the context size beyond which
+        its accuracy stops improving (recorded in its manifest entry; none if unmeasured); an
+        integer; or None for the exact all-samples context.
+    device, dtype, chunk_size, rotations, progress, ensembles, seed : see :class:`DiScoFormerOracle`.
     """
     directory = None if path is None else Path(path)
     if directory is not None and not (directory / checkpoints.MANIFEST).is_file():
@@ -272,7 +282,8 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
         checkpoint = (defaults or every_d or [None])[0]
     if checkpoint is not None:
         core = checkpoints.load_checkpoint(checkpoint, directory)
-        return DiScoFormerOracle(core, dim=dim, name=checkpoint, source=_source(checkpoint, directory), **options)
+        return DiScoFormerOracle(core, dim=dim, name=checkpoint, source=_source(checkpoint, directory),
+                                 **_resolve_limit(options, manifest[checkpoint]))
     router = PretrainedOracle(directory, **options)
     return router if dim is None else router.for_dim(dim)
 
