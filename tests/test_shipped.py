@@ -102,3 +102,18 @@ def test_weighted_oracle_beats_weighted_best_h_kde_on_importance_samples(d):
             err[m] += ((kde.score(xi, yi, weights=wi) - si) ** 2).sum()
     best_kde = min(err[m] for m in BANDWIDTH_MULTIPLIERS)
     assert err["weighted"] < best_kde and err["weighted"] < err["resampled"], err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("d", [2, 10])
+def test_beyond_training_sizes_with_default_context_limits(d):
+    """Paper Table 2 beyond training (n = 2^15, 2^17) with load()'s default context limit: below
+    best-h KDE at both sizes, and the error at 2^17 not above the error at 2^15 by more than the
+    spread between the cells' GMM draws (8 GMMs per cell: 25 %)."""
+    oracle = scoreoracle.load()
+    errors = {}
+    for n in (2 ** 15, 2 ** 17):
+        table = evaluate_estimators({"model": oracle.log_density_and_score}, d, n, 8, n_queries=256, seed=3)
+        assert table["model"]["rel_score"] < table["best-h kde"]["rel_score"], (n, table)
+        errors[n] = table["model"]["rel_score"]
+    assert errors[2 ** 17] < 1.25 * errors[2 ** 15], errors
