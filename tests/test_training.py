@@ -117,3 +117,22 @@ def test_spike_factor_skips_updates_on_outlier_batches(tmp_path):
     for (name, p), q in zip(one.state_dict().items(), five.state_dict().values()):
         assert torch.equal(p, q), name
     assert json.loads((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()[-1])["skipped"] == 4
+
+
+def test_query_weight_splits_the_loss_between_context_points_and_queries():
+    import torch.nn.functional as F
+    g = torch.Generator().manual_seed(5)
+    batch = make_batch(2, 3, 64, 16, generator=g)
+    torch.manual_seed(0)
+    model = TransformerCore(TINY)
+    torch.nn.init.normal_(model.head_score.weight, std=0.5)
+    with torch.no_grad():
+        log_f_hat, score_hat = model(batch.context, batch.points[:, 64:])
+        for w in (0.0, 0.3, 1.0):
+            _, l_f, l_s = loss_terms(model, batch, TrainConfig(query_weight=w, huber_delta=1.0))
+            f = F.huber_loss(log_f_hat, batch.log_f, delta=1.0, reduction="none")
+            s = F.huber_loss(score_hat, batch.score, delta=1.0, reduction="none").sum(-1)
+            expect_f = f.mean() if w == 0 else (1 - w) * f[:, :64].mean() + w * f[:, 64:].mean()
+            expect_s = s.mean() if w == 0 else (1 - w) * s[:, :64].mean() + w * s[:, 64:].mean()
+            assert l_f.item() == pytest.approx(expect_f.item(), rel=1e-6)
+            assert l_s.item() == pytest.approx(expect_s.item(), rel=1e-6)

@@ -50,6 +50,7 @@ class TrainConfig(ConfigDict):
     dim_groups: tuple = ()  # ((lo, hi, weight), …) for dimension-free cores; d log-uniform in a group
     families: tuple = (("gmm", 1.0),)  # ((family, weight), …), see training.data
     per_dimension_losses: bool = False  # divide the log-density loss by √d and the score loss by d
+    query_weight: float = 0.0  # share of the loss on fresh queries (0: every point alike)
     n_queries: int = 128
     other_gmm_fraction: float = 0.25  # fraction of queries from the second GMM
     modes: tuple = (1, 10)
@@ -67,15 +68,23 @@ def loss_terms(model, batch: Batch, cfg: TrainConfig):
     With ``cfg.relative_score_loss`` each context set's score term is divided by the mean
     squared score of its context points: whitening makes multimodal sets' scores large, and
     without this they dominate the loss although the relative error metric weighs sets alike.
+    With ``cfg.query_weight`` > 0 the fresh queries carry that share of each term and the context
+    points the rest (else every point counts alike, so the context points, which see themselves
+    in the attention, dominate whenever n ≫ m).
     """
     n = batch.context.shape[1]
     log_f_hat, score_hat = model(batch.context, batch.points[:, n:])
-    l_f = F.huber_loss(log_f_hat, batch.log_f, delta=cfg.huber_delta)
+    per_point_f = F.huber_loss(log_f_hat, batch.log_f, delta=cfg.huber_delta, reduction="none")  # (B, L)
     per_point = F.huber_loss(score_hat, batch.score, delta=cfg.huber_delta, reduction="none").sum(-1)  # (B, L)
     if cfg.relative_score_loss:
         scale = (batch.score[:, :n] ** 2).sum(-1).mean(-1, keepdim=True) / batch.score.shape[-1]
         per_point = per_point / scale.clamp_min(1e-3)
-    l_s = per_point.mean()
+
+    def pooled(values):
+        if cfg.query_weight <= 0:
+            return values.mean()
+        return (1 - cfg.query_weight) * values[:, :n].mean() + cfg.query_weight * values[:, n:].mean()
+    l_f, l_s = pooled(per_point_f), pooled(per_point)
     if cfg.per_dimension_losses:
         d = batch.score.shape[-1]
         l_f, l_s = l_f / math.sqrt(d), l_s / d
