@@ -165,19 +165,19 @@ class FittedOracle:
         return kind.restore(log_f), kind.restore(score)
 
     def log_density(self, queries):
-        """log f at the queries, (m,) nats."""
+        """log f at the queries, (m,) nats ((B, m) for a fitted batch)."""
         return self.log_density_and_score(queries)[0]
 
     def score(self, queries):
-        """∇ₓ log f at the queries, (m, d)."""
+        """∇ₓ log f at the queries, (m, d) ((B, m, d) for a fitted batch)."""
         return self.log_density_and_score(queries)[1]
 
     def score_samples(self, queries):
-        """log f at the queries (scikit-learn's name for the log-density), (m,)."""
+        """log f at the queries (scikit-learn's name for the log-density), (m,) or (B, m)."""
         return self.log_density(queries)
 
     def density(self, queries):
-        """f at the queries, (m,)."""
+        """f at the queries, (m,) or (B, m)."""
         log_f = self.log_density(queries)
         return torch.exp(log_f) if isinstance(log_f, torch.Tensor) else np.exp(log_f)
 

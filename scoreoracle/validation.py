@@ -91,8 +91,11 @@ def check_batch(x, name: str, *, allow_empty: bool = False) -> torch.Tensor:
 def check_queries(queries, dim: int, name: str = "queries", against: str = "samples",
                   batch: int | None = None) -> torch.Tensor:
     """Query points (m, d) in the dimension of the fitted samples, or (B, m, d) for a fitted batch
-    of B sets; m = 0 is allowed."""
+    of B sets (one (m, d) set is then asked of every fitted set); m = 0 is allowed."""
     if batch is not None:
+        if not is_batch(queries):  # the same queries for every set
+            q = check_points(queries, name, allow_empty=True)
+            return check_queries(q.unsqueeze(0).expand(batch, *q.shape), dim, name, against, batch)
         q = check_batch(queries, name, allow_empty=True)
         if q.shape[0] != batch:
             raise ValueError(f"{name} hold {q.shape[0]} sets but {batch} sample sets were fitted: "

@@ -11,8 +11,8 @@ from ..whitening import fit_whitening
 
 class ExactOracle(Oracle):
     """Oracle for a known distribution (anything with ``dim`` and ``log_density_and_score``, e.g.
-    a :class:`~scoreoracle.distributions.GaussianMixture`).  The samples are validated but
-    otherwise ignored: this is the reference every estimate is compared against."""
+    a :class:`~scoreoracle.distributions.GaussianMixture`).  The samples (and their weights) are
+    validated but otherwise ignored: this is the reference every estimate is compared against."""
 
     def __init__(self, distribution):
         self.distribution = distribution
