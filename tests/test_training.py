@@ -136,3 +136,38 @@ def test_query_weight_splits_the_loss_between_context_points_and_queries():
             expect_s = s.mean() if w == 0 else (1 - w) * s[:, :64].mean() + w * s[:, 64:].mean()
             assert l_f.item() == pytest.approx(expect_f.item(), rel=1e-6)
             assert l_s.item() == pytest.approx(expect_s.item(), rel=1e-6)
+
+
+def test_extending_a_run_keeps_its_function_and_optimizer_moments(tmp_path):
+    """Growing the equivariant core mid-run (the local-Gaussian head, gated at zero): the extended
+    core computes exactly what the stored one did, keeps every trained weight and Adam moment, and
+    trains on."""
+    from scoreoracle.models import EquivariantConfig
+    from scoreoracle.training.loop import extend_core, load_checkpoint
+    tiny = EquivariantConfig(width=16, depth=1, heads=2, head_width=4, ffn=16)
+    cfg = TrainConfig(steps=3, tokens_per_batch=256, context_sizes=(32, 64), n_queries=8, threads=1,
+                      eval_every=1000, dim_groups=((1, 3, 1.0),))
+    train(tmp_path, tiny, cfg, progress=False)
+    stored, state = load_checkpoint(tmp_path / "checkpoint.pt")
+    grown = extend_core(stored, {"local_gaussian_iterations": 2})
+    z, q = torch.randn(1, 40, 3), torch.randn(1, 5, 3)
+    with torch.no_grad():
+        for a, b in zip(stored(z, q), grown(z, q)):
+            assert torch.equal(a, b)
+    from scoreoracle.training.loop import _optimizer_state_by_name, _parameter_groups
+    moved = _optimizer_state_by_name(grown, stored, state["optimizer"])
+    old_names = [n for group in _parameter_groups(stored) for n in group]
+    new_names = [n for group in _parameter_groups(grown) for n in group]
+    for index, name in enumerate(new_names):
+        if name in old_names:
+            old = state["optimizer"]["state"][old_names.index(name)]
+            assert torch.equal(moved["state"][index]["exp_avg_sq"], old["exp_avg_sq"]), name
+        else:
+            assert index not in moved["state"] and name.startswith("local.")
+    model = train(tmp_path, resume=True, overrides={"steps": 5}, extend={"local_gaussian_iterations": 2},
+                  progress=False)
+    assert model.local is not None and torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 5
+    resumed = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert resumed["model_config"]["local_gaussian_iterations"] == 2
+    with pytest.raises(ValueError, match="drop trained weights"):
+        extend_core(grown, {"local_gaussian_iterations": 0})

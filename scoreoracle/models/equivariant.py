@@ -51,6 +51,7 @@ class EquivariantConfig(ConfigDict):
     ffn: int = 192
     bandwidth_multipliers: tuple = (0.35, 1.5)  # initial per-head bandwidths × Silverman's rule
     size_feature_max: int = 0  # cap of n in the log-size feature (0: no cap)
+    local_gaussian_iterations: int = 0  # conjugate-gradient steps of the local-Gaussian head (0: no head)
 
 
 @dataclass
@@ -66,6 +67,8 @@ class EncodedContext:
     log_n: float
     layers: list
     outputs: tuple
+    z: torch.Tensor | None = None  # (B, n, d) the context points (for the local-Gaussian head)
+    log_weights: torch.Tensor | None = None
 
 
 def gram_features(vectors: torch.Tensor) -> torch.Tensor:
@@ -205,6 +208,56 @@ class EquivariantLayer(nn.Module):
         return h, s, log_kde
 
 
+class LocalGaussianHead(nn.Module):
+    """The score of a Gaussian fitted around each token: −(C + λI)⁻¹(z − μ), where μ and C are the
+    mean and covariance of the context under a Gaussian kernel centred on the token (precision β
+    and ridge λ predicted from its features), solved by conjugate gradients with C·v products
+    formed by one pass over the context each (no d × d matrix).  With a kernel as wide as a
+    mixture component this is that component's own (anisotropic) score — what an isotropic
+    kernel cannot give in high d.  Its contribution to the score is gated (zero at init)."""
+
+    def __init__(self, cfg: EquivariantConfig):
+        super().__init__()
+        self.iterations = cfg.local_gaussian_iterations
+        self.norm = nn.LayerNorm(cfg.width)
+        self.controls = nn.Linear(cfg.width, 3)  # log β (× rule⁻²), log λ, gate
+        nn.init.zeros_(self.controls.weight)
+        with torch.no_grad():
+            self.controls.bias.copy_(torch.tensor([-2 * math.log(3.0), math.log(0.1), 0.0]))
+
+    def forward(self, h, z, ctx: EncodedContext, rule: float, chunk_size: int = 1024):
+        """Score update (B, L, d) for tokens h (B, L, W) at z (B, L, d)."""
+        controls = self.controls(self.norm(h))
+        beta = torch.exp(controls[..., 0]) / (rule * rule)  # (B, L)
+        ridge = torch.exp(controls[..., 1]).unsqueeze(-1)  # (B, L, 1)
+        zc = ctx.z
+        zc_sq = (zc * zc).sum(-1)
+        parts = []
+        for zi, bi, ri in zip(z.split(chunk_size, 1), beta.split(chunk_size, 1), ridge.split(chunk_size, 1)):
+            logits = bi.unsqueeze(-1) * (zi @ zc.transpose(-1, -2) - 0.5 * zc_sq.unsqueeze(1))  # (B, c, n)
+            if ctx.log_weights is not None:
+                logits = logits + ctx.log_weights.unsqueeze(1)
+            a = torch.softmax(logits, dim=-1)
+            mu = a @ zc
+
+            def apply(v):  # (C + λI) v with C = Σ_j a_j (z_j − μ)(z_j − μ)ᵀ
+                return (a * (v @ zc.transpose(-1, -2))) @ zc - mu * (mu * v).sum(-1, keepdim=True) + ri * v
+
+            r = zi - mu  # solve (C + λI) x = r by conjugate gradients, x₀ = 0
+            x, res, direction = torch.zeros_like(r), r, r
+            rr = (res * res).sum(-1, keepdim=True)
+            for _ in range(self.iterations):
+                step_dir = apply(direction)
+                alpha = rr / (direction * step_dir).sum(-1, keepdim=True).clamp_min(1e-30)
+                x = x + alpha * direction
+                res = res - alpha * step_dir
+                rr_new = (res * res).sum(-1, keepdim=True)
+                direction = res + (rr_new / rr.clamp_min(1e-30)) * direction
+                rr = rr_new
+            parts.append(-x)
+        return controls[..., 2:3] * torch.cat(parts, dim=1)
+
+
 class EquivariantCore(nn.Module):
     """Whitened context (B, n, d) and queries (B, m, d) → log f_w (B, m) and s_w (B, m, d), any d."""
 
@@ -219,6 +272,7 @@ class EquivariantCore(nn.Module):
         self.head_log_density = nn.Linear(cfg.width, cfg.depth * cfg.heads + 1)
         nn.init.zeros_(self.head_log_density.weight)
         nn.init.zeros_(self.head_log_density.bias)
+        self.local = LocalGaussianHead(cfg) if cfg.local_gaussian_iterations > 0 else None
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -231,11 +285,13 @@ class EquivariantCore(nn.Module):
         features = torch.cat([torch.asinh((z_sq - d) / math.sqrt(2 * d)), z_sq / d, const], dim=-1)
         return self.embed(features), -z
 
-    def _outputs(self, h, s, z, log_kdes):
+    def _outputs(self, h, s, z, log_kdes, ctx: EncodedContext, rule: float, chunk_size: int):
         """(log f_w − log N(z; 0, I), s_w): a learned mixture of the heads' log-KDE excesses over the
-        Gaussian fit plus a residual."""
+        Gaussian fit plus a residual; the score channel plus the local-Gaussian head's gated score."""
         coef = self.head_log_density(self.norm_out(h))  # (B, L, depth·H + 1)
         excess = (coef[..., :-1] * torch.cat(log_kdes, dim=-1)).sum(-1) + math.sqrt(z.shape[-1]) * coef[..., -1]
+        if self.local is not None:
+            s = s + self.local(h, z, ctx, rule, chunk_size)
         return excess, s
 
     def _run(self, z, ctx: EncodedContext, chunk_size: int = 1024):
@@ -246,7 +302,7 @@ class EquivariantCore(nn.Module):
         for layer, lc in zip(self.layers, ctx.layers):
             h, s, log_kde = layer(h, s, z, lc, rule, ctx.log_n, chunk_size)
             log_kdes.append(log_kde)
-        return self._outputs(h, s, z, log_kdes)
+        return self._outputs(h, s, z, log_kdes, ctx, rule, chunk_size)
 
     def encode(self, context, log_weights=None, n_eff: float | None = None, chunk_size: int = 1024,
                queries=None) -> EncodedContext:
@@ -259,7 +315,8 @@ class EquivariantCore(nn.Module):
         """
         n, d = context.shape[-2:]
         n_eff = float(n if n_eff is None else n_eff)
-        ctx = EncodedContext(n_eff=n_eff, log_n=math.log(n) if log_weights is None else 0.0, layers=[], outputs=())
+        ctx = EncodedContext(n_eff=n_eff, log_n=math.log(n) if log_weights is None else 0.0, layers=[], outputs=(),
+                             z=context, log_weights=log_weights)
         rule = silverman_factor(n_eff, d)
         z = context if queries is None else torch.cat([context, queries], dim=1)
         h, s = self._initial_state(z, n_eff)
@@ -269,7 +326,7 @@ class EquivariantCore(nn.Module):
             ctx.layers.append(lc)
             h, s, log_kde = layer(h, s, z, lc, rule, ctx.log_n, chunk_size)
             log_kdes.append(log_kde)
-        ctx.outputs = self._outputs(h, s, z, log_kdes)  # relative to N(0, I)
+        ctx.outputs = self._outputs(h, s, z, log_kdes, ctx, rule, chunk_size)  # relative to N(0, I)
         return ctx
 
     def decode(self, queries, ctx: EncodedContext, chunk_size: int = 1024):

@@ -63,6 +63,24 @@ def _overrides(args, cls, parser, skip=()):
     return out
 
 
+def _extensions(items, parser) -> dict | None:
+    """FIELD=VALUE pairs as a dict of integers/floats/strings."""
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        if "=" not in item:
+            parser.error(f"--extend takes FIELD=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        for cast in (int, float):
+            try:
+                out[key] = cast(value)
+                break
+            except ValueError:
+                out[key] = value
+    return out
+
+
 def main(argv=None):
     from ..models import ARCHITECTURES
     from .loop import TrainConfig
@@ -77,6 +95,8 @@ def main(argv=None):
     p_train.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this many minutes of this call")
     p_train.add_argument("--no-progress", action="store_true")
     p_train.add_argument("--architecture", choices=sorted(configs), default="transformer", help="new runs")
+    p_train.add_argument("--extend", nargs="+", default=None, metavar="FIELD=VALUE",
+                         help="with --resume: grow the stored architecture (fields whose additions start at zero)")
     p_train.add_argument("--dim", type=int, help="data dimension d (new per-dimension transformer runs)")
     _add_dataclass_flags(p_train, list(configs.values()), skip=MODEL_FLAGS_SKIPPED)
     _add_dataclass_flags(p_train, [TrainConfig])
@@ -97,10 +117,13 @@ def main(argv=None):
         given = {f for cfg in configs.values() for f in _overrides(args, cfg, parser, skip=MODEL_FLAGS_SKIPPED)}
         if args.resume:
             if given or args.dim is not None:
-                parser.error(f"--resume keeps the stored architecture; remove {sorted(given) or ['dim']}")
-            train(args.run_dir, resume=True, overrides=train_over, progress=not args.no_progress,
-                  max_minutes=args.max_minutes)
+                parser.error(f"--resume keeps the stored architecture (grow it with --extend); remove "
+                             f"{sorted(given) or ['dim']}")
+            train(args.run_dir, resume=True, overrides=train_over, extend=_extensions(args.extend, parser),
+                  progress=not args.no_progress, max_minutes=args.max_minutes)
             return 0
+        if args.extend:
+            parser.error("--extend grows a stored run: use it with --resume")
         config_class = configs[args.architecture]
         model_over = _overrides(args, config_class, parser, skip=MODEL_FLAGS_SKIPPED)
         foreign = given - set(model_over)

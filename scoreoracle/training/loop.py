@@ -102,11 +102,44 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (1 - (1 - cfg.min_lr_ratio) * frac)
 
 
+def _parameter_groups(model) -> list:
+    """Names of the weight-decayed (matrices) and undecayed parameters, in optimizer order."""
+    return [[name for name, p in model.named_parameters() if p.ndim >= 2],
+            [name for name, p in model.named_parameters() if p.ndim < 2]]
+
+
 def make_optimizer(model, cfg: TrainConfig):
-    decay = [p for name, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for name, p in model.named_parameters() if p.ndim < 2]
+    params = dict(model.named_parameters())
+    decay, no_decay = ([params[name] for name in group] for group in _parameter_groups(model))
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+
+
+def extend_core(model, changes: dict):
+    """A core whose config has ``changes`` applied, holding ``model``'s weights: every parameter
+    of ``model`` must exist in the new core, and the new parameters must leave its outputs
+    unchanged at initialisation (the core's zero-initialised gates), so training continues from the
+    same function with more capacity."""
+    config = model.config.from_dict({**model.config.to_dict(), **changes})
+    extended = build_core(model.architecture, config.to_dict())
+    result = extended.load_state_dict(model.state_dict(), strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"extending {sorted(changes)} would drop trained weights {result.unexpected_keys}")
+    return extended
+
+
+def _optimizer_state_by_name(model, old_model, old_state: dict) -> dict:
+    """``old_state`` (an AdamW state dict of ``old_model``) re-indexed for ``model``'s parameters:
+    the moments of parameters both share are kept, new parameters start fresh."""
+    old_names = [name for group in _parameter_groups(old_model) for name in group]
+    moments = {old_names[index]: value for index, value in old_state["state"].items()}
+    new_names = [name for group in _parameter_groups(model) for name in group]
+    state = {index: moments[name] for index, name in enumerate(new_names) if name in moments}
+    groups, start = [], 0
+    for template, names in zip(old_state["param_groups"], _parameter_groups(model)):
+        groups.append({**template, "params": list(range(start, start + len(names)))})
+        start += len(names)
+    return {"state": state, "param_groups": groups}
 
 
 @torch.no_grad()
@@ -162,15 +195,16 @@ def _core_for_config(model_cfg):
 
 
 def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
-          resume: bool = False, overrides: dict | None = None, progress: bool = True,
+          resume: bool = False, overrides: dict | None = None, extend: dict | None = None, progress: bool = True,
           max_minutes: float | None = None):
     """Train (or resume) a core (``model_cfg``: a config of :mod:`scoreoracle.models`); returns it.
 
     ``run_dir`` receives ``checkpoint.pt`` every ``cfg.checkpoint_minutes`` and at the end,
     ``metrics.jsonl`` (one line per evaluation) and ``config.json``.  With ``resume=True`` the
     model, optimizer, step and data-stream state are restored and the stored ``TrainConfig`` is
-    used with ``overrides`` applied (e.g. ``{"steps": 20000}``).  ``max_minutes`` bounds this
-    call (not the run's total time): it saves and returns early, to be resumed later.
+    used with ``overrides`` applied (e.g. ``{"steps": 20000}``); ``extend`` grows the stored
+    architecture (:func:`extend_core`, e.g. ``{"local_gaussian_iterations": 8}``).  ``max_minutes``
+    bounds this call (not the run's total time): it saves and returns early, to be resumed later.
     """
     from tqdm.auto import tqdm
 
@@ -181,8 +215,12 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
     if resume and ckpt_path.exists():
         model, state = load_checkpoint(ckpt_path)
         cfg = replace(TrainConfig.from_dict(state["train_config"]), **(overrides or {}))
+        optimizer_state = state["optimizer"]
+        if extend:
+            old_model, model = model, extend_core(model, extend)
+            optimizer_state = _optimizer_state_by_name(model, old_model, optimizer_state)
         optimizer = make_optimizer(model, cfg)
-        optimizer.load_state_dict(state["optimizer"])
+        optimizer.load_state_dict(optimizer_state)
         generator.set_state(state["generator"])
         step, elapsed = state["step"], state["elapsed_seconds"]
     else:
