@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+import scoreoracle
 from scoreoracle import DiScoFormerOracle, WeightsIntegrityError
-from scoreoracle.models import TransformerConfig
+from scoreoracle.models import EquivariantConfig, EquivariantCore, TransformerConfig
 from scoreoracle.training.export import export_run
 from scoreoracle.training.loop import TrainConfig, train
-from scoreoracle.weights import load_checkpoint, load_weights, model_card, save_weights, sha256
+from scoreoracle.weights import load_checkpoint, load_weights, model_card, register, save_weights, sha256
 
 from conftest import random_core
 
@@ -61,3 +62,35 @@ def test_weights_load_without_pickle(tmp_path):
     assert header["__metadata__"]["architecture"] == "transformer"
     assert all(v["dtype"] == "F32" for k, v in header.items() if k != "__metadata__")
     assert torch.float32 == load_weights(path, None).embed.weight.dtype
+
+
+def test_a_folder_routes_each_dimension_to_its_checkpoint_and_every_other_d_to_the_all_d_core(tmp_path, rng):
+    """Per-dimension checkpoints answer their d; the all-dimension core answers the rest; a
+    checkpoint marked default (or named) answers everything; the choice is visible."""
+    all_d = EquivariantCore(EquivariantConfig(width=16, depth=1, heads=2, head_width=4, ffn=16))
+    register(random_core(2), "d2", {"dim": 2}, tmp_path)
+    register(all_d, "every", {}, tmp_path)
+    oracle = scoreoracle.load(path=tmp_path)
+    assert oracle.checkpoint_for(2) == "d2" and oracle.checkpoint_for(7) == "every"
+    assert "d2 for d = 2" in repr(oracle) and "every for every other d" in repr(oracle)
+    x2, x7 = rng.normal(size=(64, 2)), rng.normal(size=(64, 7))
+    np.testing.assert_array_equal(oracle.score(x2), scoreoracle.load(checkpoint="d2", path=tmp_path).score(x2))
+    np.testing.assert_array_equal(oracle.score(x7), DiScoFormerOracle(all_d).score(x7))
+    pinned = scoreoracle.load(7, path=tmp_path)
+    assert pinned.name == "every" and pinned.dim == 7
+    with pytest.raises(ValueError, match="d = 7"):
+        pinned.score(x2)
+    named = scoreoracle.load(checkpoint="every", path=tmp_path)
+    np.testing.assert_array_equal(named.score(x2), DiScoFormerOracle(all_d).score(x2))
+
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["every"]["default"] = True
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert scoreoracle.load(path=tmp_path).name == "every"
+
+    register(all_d, "every2", {}, tmp_path)
+    del manifest["every"]["default"]
+    manifest["every2"] = json.loads((tmp_path / "manifest.json").read_text())["every2"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="several all-dimension checkpoints"):
+        scoreoracle.load(path=tmp_path)

@@ -194,28 +194,40 @@ class FittedDiScoFormer(FittedOracle):
 
 
 class PretrainedOracle(Oracle):
-    """Per-dimension checkpoints behind one oracle: picks the checkpoint from the samples' d.
+    """The checkpoints of a folder behind one oracle, chosen by the samples' d.
 
-    Checkpoints load lazily (and are hash-checked) the first time a dimension is used.
+    A dimension with its own checkpoint uses it; every other d uses the folder's all-dimension
+    checkpoint when it has one (else it is refused).  :meth:`checkpoint_for` says which serves a
+    d.  Checkpoints load lazily (and are hash-checked) the first time they are used.
     """
 
     def __init__(self, directory=None, **options):
         self.directory = directory
         self.options = options
         self.device = resolve_device(options.get("device"))
-        self._names = {e["dim"]: name for name, e in checkpoints.read_manifest(directory).items() if e.get("dim")}
-        self.dims = tuple(sorted(self._names))
-        self._oracles: dict[int, DiScoFormerOracle] = {}
+        manifest = checkpoints.read_manifest(directory)
+        self._names = {e["dim"]: name for name, e in manifest.items() if _serves_one_dimension(e)}
+        every_d = sorted(name for name, e in manifest.items() if not _serves_one_dimension(e))
+        if len(every_d) > 1:
+            raise ValueError(f"{directory or 'the package'} holds several all-dimension checkpoints {every_d}: "
+                             "mark one default or pass checkpoint=<name>")
+        self.every_dimension = every_d[0] if every_d else None
+        self.dims = None if self.every_dimension else tuple(sorted(self._names))
+        self._oracles: dict[str, DiScoFormerOracle] = {}
+
+    def checkpoint_for(self, d: int) -> str:
+        """The name of the checkpoint that answers d-dimensional samples."""
+        self._check_dim(d)
+        return self._names.get(d, self.every_dimension)
 
     def for_dim(self, d: int) -> DiScoFormerOracle:
-        """The single-dimension oracle for d (loaded on first use)."""
-        self._check_dim(d)
-        if d not in self._oracles:
-            name = self._names[d]
+        """The oracle that answers d-dimensional samples (loaded on first use)."""
+        name = self.checkpoint_for(d)
+        if name not in self._oracles:
             options = _resolve_limit(self.options, checkpoints.read_manifest(self.directory)[name])
-            self._oracles[d] = DiScoFormerOracle(checkpoints.load_checkpoint(name, self.directory), name=name,
-                                                 source=_source(name, self.directory), **options)
-        return self._oracles[d]
+            self._oracles[name] = DiScoFormerOracle(checkpoints.load_checkpoint(name, self.directory), name=name,
+                                                    source=_source(name, self.directory), **options)
+        return self._oracles[name]
 
     def _fit(self, samples, weights):
         return self.for_dim(samples.shape[-1])._fit(samples, weights)
@@ -224,7 +236,8 @@ class PretrainedOracle(Oracle):
         """The options and the SHA-256 of every checkpoint it may use."""
         manifest = checkpoints.read_manifest(self.directory)
         return fingerprint({"options": {k: v for k, v in self.options.items() if k != "progress"},
-                            "weights": {d: manifest[name]["sha256"] for d, name in self._names.items()}})
+                            "weights": {name: manifest[name]["sha256"] for name in
+                                        [*self._names.values(), *([self.every_dimension] if self.every_dimension else [])]}})
 
     def _fit_batch(self, samples, weights):
         return self.for_dim(samples.shape[-1])._fit_batch(samples, weights)
@@ -234,7 +247,14 @@ class PretrainedOracle(Oracle):
         return self.for_dim(check_samples(samples).shape[-1]).adapt(samples, steps, **options)
 
     def __repr__(self):
-        return f"PretrainedOracle(per-dimension checkpoints for d in {list(self.dims)})"
+        serves = [f"{name} for d = {d}" for d, name in sorted(self._names.items())]
+        if self.every_dimension:
+            serves.append(f"{self.every_dimension} for every {'other ' if serves else ''}d")
+        return f"PretrainedOracle({', '.join(serves)})"
+
+
+def _serves_one_dimension(entry: dict) -> bool:
+    return entry.get("dim") not in (None, "any")
 
 
 def _source(name: str, directory) -> tuple:
@@ -253,9 +273,10 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
          context_limit: int | str | None = "auto", ensembles: int = 1, seed: int = 0) -> Oracle:
     """A pretrained oracle.
 
-    checkpoint : name of one checkpoint (``scoreoracle info`` lists them); default: the
-        checkpoint folder's default (an all-dimension core when there is one, else the
-        per-dimension checkpoints chosen by the samples' d).
+    checkpoint : name of one checkpoint (``scoreoracle info`` lists them), used for every call;
+        default: the folder's default checkpoint when it marks one, else a
+        :class:`PretrainedOracle` choosing by the samples' d (a dimension's own checkpoint where
+        there is one, the all-dimension checkpoint for every other d).
     dim : pin the oracle to one dimension (for code that wants an error on any other d).
     path : a checkpoint folder written by ``scoreoracle export`` (weights, model card and a
         manifest with SHA-256 hashes), instead of the checkpoints shipped with the package.
@@ -274,18 +295,14 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
                    context_limit=context_limit, ensembles=ensembles, seed=seed)
     manifest = checkpoints.read_manifest(directory)
     if checkpoint is None:
-        defaults = [name for name, entry in manifest.items() if entry.get("default")]
-        every_d = [name for name, entry in manifest.items() if entry.get("dim") in (None, "any")]
-        if not defaults and len(every_d) > 1:
-            raise ValueError(f"{directory or 'the package'} holds several all-dimension checkpoints {sorted(every_d)} "
-                             "and no default: pass checkpoint=<name>")
-        checkpoint = (defaults or every_d or [None])[0]
+        checkpoint = next((name for name, entry in manifest.items() if entry.get("default")), None)
+    if checkpoint is None and dim is not None:
+        checkpoint = PretrainedOracle(directory, **options).checkpoint_for(dim)
     if checkpoint is not None:
         core = checkpoints.load_checkpoint(checkpoint, directory)
         return DiScoFormerOracle(core, dim=dim, name=checkpoint, source=_source(checkpoint, directory),
                                  **_resolve_limit(options, manifest[checkpoint]))
-    router = PretrainedOracle(directory, **options)
-    return router if dim is None else router.for_dim(dim)
+    return PretrainedOracle(directory, **options)
 
 
 __all__ = ["DiScoFormerOracle", "PretrainedOracle", "load"]
