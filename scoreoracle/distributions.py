@@ -190,14 +190,15 @@ def random_rotations(batch: int, d: int, generator=None, dtype=torch.float64):
 
 
 def random_gmm(batch: int, d: int, *, modes=(1, 10), mean_range=3.0, variance_range=(0.2, 1.0),
-               generator=None, dtype=torch.float64) -> GaussianMixture:
+               rotated: bool = True, generator=None, dtype=torch.float64) -> GaussianMixture:
     """The random GMM family of DiScoFormer's training data (Ilin, Sushko, Krishna 2025,
     arXiv:2511.05924, Algorithm 1), ``batch`` independent mixtures.
 
     Each mixture draws k uniformly from ``modes`` (inclusive); means U[−r, r]^d; covariance
     R diag(v) Rᵀ with variances v ~ U[variance_range] and a Haar rotation R per component;
     weights ∝ U[0.1, 1] (never vanishing, so every mode is populated). Unused component slots
-    (k < modes[1]) get weight 0.
+    (k < modes[1]) get weight 0.  ``rotated=False`` keeps every covariance diagonal (the paper's
+    Table 5 family at d = 100 is ``modes=(2, 2), rotated=False``).
     """
     k_max = modes[1]
     k = torch.randint(modes[0], k_max + 1, (batch,), generator=generator)
@@ -208,6 +209,8 @@ def random_gmm(batch: int, d: int, *, modes=(1, 10), mean_range=3.0, variance_ra
     means = (2 * torch.rand(batch, k_max, d, generator=generator, dtype=dtype) - 1) * mean_range
     lo, hi = variance_range
     var = lo + (hi - lo) * torch.rand(batch, k_max, d, generator=generator, dtype=dtype)
+    if not rotated:
+        return GaussianMixture(weights, means, torch.diag_embed(var))
     rot = random_rotations(batch * k_max, d, generator, dtype).reshape(batch, k_max, d, d)
     covs = rot @ torch.diag_embed(var) @ rot.transpose(-1, -2)
     covs = 0.5 * (covs + covs.transpose(-1, -2))

@@ -61,6 +61,14 @@ def test_random_gmm_family_matches_algorithm_1():
     assert torch.allclose(gmm.weights.sum(-1), torch.ones(200, dtype=torch.float64))
 
 
+def test_random_gmm_without_rotations_is_the_paper_table5_family():
+    gmm = random_gmm(50, 100, modes=(2, 2), rotated=False, generator=torch.Generator().manual_seed(0))
+    assert bool((gmm.weights > 0).all()) and gmm.weights.shape == (50, 2)
+    variances = torch.diagonal(gmm.covariances, dim1=-2, dim2=-1)
+    assert torch.equal(gmm.covariances, torch.diag_embed(variances))
+    assert variances.min() >= 0.2 and variances.max() <= 1.0 and gmm.means.abs().max() <= 3.0
+
+
 def test_student_t_matches_scipy_and_autograd():
     scale = torch.tensor([[2.0, 0.3], [0.3, 0.5]], dtype=torch.float64)
     t = StudentT(3, torch.tensor([1.0, -1.0]), scale)

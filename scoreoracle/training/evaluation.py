@@ -13,12 +13,15 @@ cell and per metric by the *true* error — unattainable in practice), and the s
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..distributions import random_gmm
 from ..oracles import DiScoFormerOracle, GaussianFitOracle, KDEOracle
 from ..gaussian import scott_factor
 
+TABLE5_FAMILY = {"modes": (2, 2), "rotated": False}  # the paper's Table 5 case at d = 100: two diagonal components
+TABLE5_MULTIPLIERS = tuple(float(m) for m in np.geomspace(0.3, 3.0, 13))  # its tuned KDE's bandwidth grid
 BANDWIDTH_MULTIPLIERS = (0.5, 0.6, 0.7, 0.85, 1.0, 1.2, 1.4, 1.7, 2.0, 2.8)  # smaller multipliers are left out: their KDE scores blow up between modes
 
 
@@ -27,11 +30,12 @@ def relative_score_error(score_hat, score) -> float:
     return 100.0 * float(((score_hat - score) ** 2).sum() / (score ** 2).sum())
 
 
-def protocol_cells(d: int, n: int, n_gmms: int, n_queries: int = 1024, seed: int = 0):
+def protocol_cells(d: int, n: int, n_gmms: int, n_queries: int = 1024, seed: int = 0, gmm_options=None):
     """Yield (samples (n, d), queries (m, d), exact log f (m,), exact score (m, d), k) per GMM,
-    k being the GMM's number of modes."""
+    k being the GMM's number of modes; ``gmm_options`` are :func:`random_gmm` keywords (default:
+    the training family)."""
     g = torch.Generator().manual_seed(1_000_003 * seed + 7919 * d + n)
-    gmms = random_gmm(n_gmms, d, generator=g)
+    gmms = random_gmm(n_gmms, d, generator=g, **(gmm_options or {}))
     x = gmms.sample(n, g)
     y = gmms.sample(n_queries, g)
     log_f, score = gmms.log_density_and_score(y)
@@ -41,8 +45,9 @@ def protocol_cells(d: int, n: int, n_gmms: int, n_queries: int = 1024, seed: int
 
 
 def evaluate_estimators(estimators: dict, d: int, n: int, n_gmms: int, *, n_queries: int = 1024,
-                        seed: int = 0, kde_multipliers=BANDWIDTH_MULTIPLIERS) -> dict:
-    """Errors of every estimator on one protocol cell, plus Scott, best-h KDE and Gaussian fit.
+                        seed: int = 0, kde_multipliers=BANDWIDTH_MULTIPLIERS, gmm_options=None) -> dict:
+    """Errors of every estimator on one protocol cell, plus Scott, best-h KDE (the best of
+    ``kde_multipliers`` × Scott's factor) and Gaussian fit.
 
     ``estimators`` maps a name to ``f(samples, queries) -> (log f (m,), score (m, d))`` on
     float64 tensors.  Returns {name: {"rel_score": %, "logf_mse": float}}.
@@ -56,13 +61,14 @@ def evaluate_estimators(estimators: dict, d: int, n: int, n_gmms: int, *, n_quer
         acc[2] += float(((log_f_hat - log_f) ** 2).sum())
         acc[3] += log_f.numel()
 
-    for x, y, log_f, score, _ in protocol_cells(d, n, n_gmms, n_queries, seed):
+    multipliers = sorted({*kde_multipliers, 1.0})
+    for x, y, log_f, score, _ in protocol_cells(d, n, n_gmms, n_queries, seed, gmm_options):
         for name, estimate in estimators.items():
             add(name, *estimate(x, y), log_f, score)
         add("gaussian fit", *GaussianFitOracle().log_density_and_score(x, y), log_f, score)
-        for mult in kde_multipliers:
+        for mult in multipliers:
             kde = KDEOracle(mult * scott_factor(n, d), dtype=torch.float32)
-            add(f"kde x{mult}", *kde.log_density_and_score(x, y), log_f, score)
+            add(f"kde x{float(mult)}", *kde.log_density_and_score(x, y), log_f, score)
     table = {name: {"rel_score": 100 * a[0] / a[1], "logf_mse": a[2] / a[3]} for name, a in sums.items()}
     kde_rows = {k: v for k, v in table.items() if k.startswith("kde x")}
     best_s = min(kde_rows, key=lambda k: kde_rows[k]["rel_score"])
