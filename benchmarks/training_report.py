@@ -1,5 +1,5 @@
-"""Training throughput and trajectory of each shipped checkpoint, from the model cards and the
-committed run folders (runs/<name>/metrics.jsonl)."""
+"""Training throughput and trajectory of each shipped checkpoint, from the model cards and their
+training logs (older cards without one: the committed runs/<name>/metrics.jsonl)."""
 
 from __future__ import annotations
 
@@ -27,30 +27,44 @@ def describe_model(card: dict) -> str:
     return text + (f" ({', '.join(extras)})" if extras else "")
 
 
+def _run_log(name: str) -> list:
+    metrics = HERE.parent / "runs" / name / "metrics.jsonl"
+    return [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
+
+
+def in_training_error(metrics: dict) -> str:
+    """The last evaluation's relative score error at n = 1024 (per evaluated d for an all-d core)."""
+    if "rel_score_1024" in metrics:
+        return f"{metrics['rel_score_1024']:.1f}"
+    per_d = {int(k.split("_")[2][1:]): v for k, v in metrics.items() if k.startswith("rel_score_d") and k.endswith("_1024")}
+    return ", ".join(f"d={d}: {v:.1f}" for d, v in sorted(per_d.items())) or "–"
+
+
 def report_rows(manifest: dict) -> list:
     rows = []
     for name, entry in sorted(manifest.items(), key=checkpoint_order):
         card = model_card(name)
         tc = card["train_config"]
         seconds = 60 * card["training_minutes"]
-        metrics = HERE.parent / "runs" / name / "metrics.jsonl"
-        last = json.loads(metrics.read_text().splitlines()[-1]) if metrics.exists() else {}
+        log = card.get("training_log") or _run_log(name)
+        last = log[-1] if log else {}
         dim = entry.get("dim")
         rows.append([dim if dim is not None else "any", describe_model(card), f"{card['parameters']:,}",
                      card["steps"], f"{card['training_minutes']:.0f}", f"{seconds / card['steps']:.2f}",
-                     f"{tc['context_sizes'][0]}–{tc['context_sizes'][1]}", tc["tokens_per_batch"], tc["alpha"],
-                     f"{last.get('rel_score_1024', float('nan')):.1f}"])
+                     f"{tc['context_sizes'][0]}–{tc['context_sizes'][1]}", tc["tokens_per_batch"], tc.get("threads", 1),
+                     tc["alpha"],
+                     in_training_error(last)])
     return rows
 
 
 def main():
     rows = report_rows(read_manifest())
-    body = ("## Training (2 CPU cores, runs resumed across sessions, 1 thread each)\n\n"
+    body = ("## Training (2 CPU cores, runs resumed across sessions)\n\n"
             "s/step is wall-clock per optimizer step including data generation and evaluation, summed over "
             "all sessions, while the runs shared the machine with each other (2–4 at once) and with "
             "development work, so it overstates the time of a run alone on the machine.\n\n"
             + markdown_table(["d", "model", "parameters", "steps", "minutes", "s/step", "context n",
-                              "tokens/batch", "α (final)", "in-training rel. score % (n=1024)"], rows))
+                              "tokens/batch", "threads", "α (final)", "in-training rel. score % (n=1024)"], rows))
     write_section("training", body)
 
 
