@@ -147,7 +147,8 @@ def main(argv=None):
         from ..weights import read_manifest
         info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
                 "checkpoints": {name: {"dim": e.get("dim") or "any", "architecture": e.get("architecture"),
-                                       "default": bool(e.get("default"))} for name, e in read_manifest().items()}}
+                                       "context_limit": e.get("context_limit"), "default": bool(e.get("default"))}
+                                for name, e in read_manifest().items()}}
         print(json.dumps(info, indent=2))
     return 0
 
