@@ -236,8 +236,8 @@ class PretrainedOracle(Oracle):
         """The options and the SHA-256 of every checkpoint it may use."""
         manifest = checkpoints.read_manifest(self.directory)
         return fingerprint({"options": {k: v for k, v in self.options.items() if k != "progress"},
-                            "weights": {name: manifest[name]["sha256"] for name in
-                                        [*self._names.values(), *([self.every_dimension] if self.every_dimension else [])]}})
+                            "weights": {name: manifest[name]["sha256"]
+                                        for name in sorted({*self._names.values(), self.every_dimension} - {None})}})
 
     def _fit_batch(self, samples, weights):
         return self.for_dim(samples.shape[-1])._fit_batch(samples, weights)
