@@ -69,6 +69,8 @@ def test_a_folder_routes_each_dimension_to_its_checkpoint_and_every_other_d_to_t
     checkpoint marked default (or named) answers everything; the choice is visible."""
     all_d = EquivariantCore(EquivariantConfig(width=16, depth=1, heads=2, head_width=4, ffn=16))
     register(random_core(2), "d2", {"dim": 2}, tmp_path)
+    with pytest.raises(ValueError, match="no checkpoint for dimension d = 3; available dimensions: \\[2\\]"):
+        scoreoracle.load(path=tmp_path).score(rng.normal(size=(64, 3)))
     register(all_d, "every", {}, tmp_path)
     oracle = scoreoracle.load(path=tmp_path)
     assert oracle.checkpoint_for(2) == "d2" and oracle.checkpoint_for(7) == "every"
