@@ -95,6 +95,14 @@ def landau_section(sizes=(1_000, 10_000, 100_000, 1_000_000), batch=64, context=
     return rows, run_seconds, float(np.abs(mom - mom[0]).max())
 
 
+def loglog_slopes(rows, from_n=10_000):
+    """Least-squares slopes of log(seconds) against log(n) for n ≥ from_n, per timing column."""
+    kept = [r for r in rows if r[0] >= from_n]
+    log_n = np.log([r[0] for r in kept])
+    return [(label, np.polyfit(log_n, np.log([float(r[col]) for r in kept]), 1)[0])
+            for col, label in ((1, "oracle"), (2, "particle update"), (3, "total"))]
+
+
 def landau_plot(rows):
     import matplotlib
     matplotlib.use("Agg")
@@ -146,9 +154,12 @@ def main(argv=None):
         write_section("scale-landau", "## Random-batch Landau at scale\n\n"
                       f"Machine: {machine_note()}.  d = 3, Maxwell, batches of 64; the oracle (the shipped d = 3 "
                       "checkpoint) is fitted to a 4096-particle context and queried at every particle; Heun "
-                      "(two stages per step); medians of 3 (1 at 10⁶).  Figure: `benchmarks/out/landau_scaling.png`.\n\n"
+                      "(two stages per step); medians of 3 (1 at 10⁶).  The script also draws the log–log plot "
+                      "`benchmarks/out/landau_scaling.png`.\n\n"
                       + markdown_table(["particles", "oracle s/step", "particle update s/step", "total s/step"], rows)
-                      + f"\n\nA 10⁵-particle run of 4 Heun steps took {run_seconds:.1f} s; momentum drift "
+                      + "\n\nLog–log slopes of time per step against n (10⁴–10⁶; 1 = linear): "
+                      + ", ".join(f"{label} {slope:.2f}" for label, slope in loglog_slopes(rows))
+                      + f".\n\nA 10⁵-particle run of 4 Heun steps took {run_seconds:.1f} s; momentum drift "
                       f"{drift:.1e} (round-off).")
     if "dask" in parts:
         rows = dask_section()
