@@ -171,3 +171,29 @@ def test_extending_a_run_keeps_its_function_and_optimizer_moments(tmp_path):
     assert resumed["model_config"]["local_gaussian_iterations"] == 2
     with pytest.raises(ValueError, match="drop trained weights"):
         extend_core(grown, {"local_gaussian_iterations": 0})
+
+
+def test_an_interrupted_run_saves_its_step_and_resumes(tmp_path):
+    """SIGINT (Ctrl-C) or SIGTERM: the loop finishes its step, saves and exits cleanly."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "scoreoracle.training.cli", "train", "--dim", "1", "--run-dir", str(run),
+           "--steps", "1000000", "--width", "8", "--depth", "1", "--heads", "2", "--ffn", "8",
+           "--tokens-per-batch", "64", "--context-sizes", "16", "32", "--n-queries", "4", "--threads", "1",
+           "--eval-every", "1000000", "--no-progress"]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "metrics.jsonl").exists() and time.time() < deadline:  # the loop has started
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0 and "interrupted: saved at step" in out
+    step = torch.load(run / "checkpoint.pt", weights_only=True)["step"]
+    assert 0 < step < 1_000_000 and f"step {step}" in out
+    train(run, resume=True, overrides={"steps": step + 2}, progress=False)
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == step + 2

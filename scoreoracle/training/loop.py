@@ -13,9 +13,12 @@ their own d, dimension-free cores at a d drawn per step from ``dim_groups``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -249,46 +252,70 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
     running, skipped = None, 0
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train")
     model.train()
-    while step < cfg.steps:
-        d = fixed_dim or draw_dimension(cfg.dim_groups, generator)
-        family = draw_family(cfg.families, generator) if len(cfg.families) > 1 else cfg.families[0][0]
-        n = log_uniform_int(max(cfg.context_sizes[0], 4 * d), max(cfg.context_sizes[1], 4 * d), generator)
-        batch = make_batch(d, max(1, cfg.tokens_per_batch // n), n, cfg.n_queries, family=family, modes=cfg.modes,
-                           other_fraction=cfg.other_gmm_fraction, generator=generator)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg)
-        loss, l_f, l_s = loss_terms(model, batch, cfg)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss at step {step}; last checkpoint kept")
-        if cfg.spike_factor > 0 and running is not None and step >= cfg.warmup \
-                and loss.item() > cfg.spike_factor * running:
-            skipped += 1  # a rare far-tail batch: its gradient would dominate Adam's moments
-        else:
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{running:.4f}")
-        done = step >= cfg.steps
-        if step % cfg.eval_every == 0 or done:
-            model.eval()
-            record = {"step": step, "minutes": (time.time() - started) / 60, "loss": running, "skipped": skipped}
-            skipped = 0
-            for d_eval in eval_dims:
-                record.update(evaluate(model, d_eval, n_gmms=cfg.eval_gmms))
-            model.train()
-            metrics.write(json.dumps(record) + "\n")
-            metrics.flush()
-        out_of_time = max_minutes is not None and (time.time() - session_start) / 60 >= max_minutes
-        if done or out_of_time or time.time() - last_save >= 60 * cfg.checkpoint_minutes:
-            save_checkpoint(ckpt_path, model, optimizer, step, cfg, generator, time.time() - started)
-            last_save = time.time()
-        if out_of_time:
-            break
+    with _StopRequest() as stop:  # Ctrl-C / SIGTERM: finish the step, save, return
+        while step < cfg.steps:
+            d = fixed_dim or draw_dimension(cfg.dim_groups, generator)
+            family = draw_family(cfg.families, generator) if len(cfg.families) > 1 else cfg.families[0][0]
+            n = log_uniform_int(max(cfg.context_sizes[0], 4 * d), max(cfg.context_sizes[1], 4 * d), generator)
+            batch = make_batch(d, max(1, cfg.tokens_per_batch // n), n, cfg.n_queries, family=family, modes=cfg.modes,
+                               other_fraction=cfg.other_gmm_fraction, generator=generator)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, cfg)
+            loss, l_f, l_s = loss_terms(model, batch, cfg)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite training loss at step {step}; last checkpoint kept")
+            if cfg.spike_factor > 0 and running is not None and step >= cfg.warmup \
+                    and loss.item() > cfg.spike_factor * running:
+                skipped += 1  # a rare far-tail batch: its gradient would dominate Adam's moments
+            else:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{running:.4f}")
+            done = step >= cfg.steps
+            if step % cfg.eval_every == 0 or done:
+                model.eval()
+                record = {"step": step, "minutes": (time.time() - started) / 60, "loss": running, "skipped": skipped}
+                skipped = 0
+                for d_eval in eval_dims:
+                    record.update(evaluate(model, d_eval, n_gmms=cfg.eval_gmms))
+                model.train()
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+            out_of_time = max_minutes is not None and (time.time() - session_start) / 60 >= max_minutes
+            if done or out_of_time or stop.requested or time.time() - last_save >= 60 * cfg.checkpoint_minutes:
+                save_checkpoint(ckpt_path, model, optimizer, step, cfg, generator, time.time() - started)
+                last_save = time.time()
+            if out_of_time or stop.requested:
+                break
     bar.close()
     metrics.close()
     model.eval()
+    if stop.requested:
+        print(f"interrupted: saved at step {step} in {ckpt_path}; continue with --resume", flush=True)
     return model
+
+
+class _StopRequest(contextlib.AbstractContextManager):
+    """While active (main thread only), SIGINT and SIGTERM ask the training loop to finish its
+    step, save a checkpoint and return, instead of dying between checkpoints."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._request) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _request(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
