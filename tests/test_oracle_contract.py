@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from scoreoracle import DiScoFormerOracle, ExactOracle, GaussianMixture, KDEOracle, SingularSamplesError
-from scoreoracle.oracles import PretrainedOracle
 
 from conftest import random_core
 
@@ -133,9 +132,7 @@ def test_mismatched_query_dimension(oracle, data):
 def test_unsupported_dimension_names_the_available_ones(data):
     with pytest.raises(ValueError, match="no checkpoint for dimension d = 3.*available dimensions: \\[2\\]"):
         DiScoFormerOracle(random_core(2)).score(data[0])
-    pre = PretrainedOracle()
-    with pytest.raises(ValueError, match="available dimensions"):
-        pre.score(np.random.default_rng(0).normal(size=(100, 7)))
+    # a checkpoint folder without an all-dimension core: tests/test_checkpoint.py
 
 
 def test_exact_oracle_returns_the_distribution(data):
