@@ -110,9 +110,18 @@ def test_seen_dimensions_levels(all_d, d, n):
 @pytest.mark.slow
 @pytest.mark.parametrize("d", [2, 10])
 def test_error_does_not_grow_with_n(all_d, d):
-    errors = {n: evaluate_estimators({"model": all_d.log_density_and_score}, d, n, 4, n_queries=256, seed=4)
-              ["model"]["rel_score"] for n in (4096, 16384, 65536)}
-    assert errors[65536] < 1.25 * errors[4096] and errors[16384] < 1.25 * errors[4096], errors
+    """The same 8 GMMs and queries, samples of n = 4096, 16384, 65536 (default context limit):
+    the pooled relative score error at the larger n stays within 10 % of the error at 4096."""
+    g = torch.Generator().manual_seed(40 + d)
+    gmms = random_gmm(8, d, generator=g)
+    queries = gmms.sample(256, g)
+    _, score = gmms.log_density_and_score(queries)
+    errors = {}
+    for n in (4096, 16384, 65536):
+        x = gmms.sample(n, g)
+        errors[n] = sum(((all_d.score(x[i].numpy(), queries[i].numpy()) - score[i].numpy()) ** 2).sum()
+                        for i in range(8)) / float((score ** 2).sum())
+    assert max(errors[16384], errors[65536]) < 1.1 * errors[4096], errors
 
 
 @pytest.mark.slow
