@@ -88,14 +88,20 @@ def test_size_feature_is_capped_at_the_largest_training_context():
     assert not torch.allclose(core._features(z, 999), core._features(z, 1000))  # below the cap n still counts
 
 
-def test_relative_score_loss_weighs_each_set_by_its_score_scale():
-    import torch.nn.functional as F
-
-    g = torch.Generator().manual_seed(4)
-    batch = make_batch(2, 3, 64, 16, generator=g)
+def _batch_and_scoring_model(seed: int):
+    """A d = 2 batch (3 sets, 64 context points, 16 queries) and a tiny core whose score head is
+    non-zero, so both loss terms depend on the model."""
+    batch = make_batch(2, 3, 64, 16, generator=torch.Generator().manual_seed(seed))
     torch.manual_seed(0)
     model = TransformerCore(TINY)
     torch.nn.init.normal_(model.head_score.weight, std=0.5)
+    return batch, model
+
+
+def test_relative_score_loss_weighs_each_set_by_its_score_scale():
+    import torch.nn.functional as F
+
+    batch, model = _batch_and_scoring_model(seed=4)
     cfg = TrainConfig(relative_score_loss=True, huber_delta=1.0)
     with torch.no_grad():
         _, _, l_s = loss_terms(model, batch, cfg)
@@ -121,11 +127,7 @@ def test_spike_factor_skips_updates_on_outlier_batches(tmp_path):
 
 def test_query_weight_splits_the_loss_between_context_points_and_queries():
     import torch.nn.functional as F
-    g = torch.Generator().manual_seed(5)
-    batch = make_batch(2, 3, 64, 16, generator=g)
-    torch.manual_seed(0)
-    model = TransformerCore(TINY)
-    torch.nn.init.normal_(model.head_score.weight, std=0.5)
+    batch, model = _batch_and_scoring_model(seed=5)
     with torch.no_grad():
         log_f_hat, score_hat = model(batch.context, batch.points[:, 64:])
         for w in (0.0, 0.3, 1.0):
