@@ -113,8 +113,8 @@ class DiScoFormerOracle(Oracle):
         """Test-time adaptation to one sample set: a copy of this oracle whose core was fine-tuned
         on ``samples`` with the label-free consistency loss (see
         :func:`scoreoracle.oracles.adaptation.adapt_core` for the options and the guard that keeps
-        the original weights when adaptation does not help).  The returned oracle's
-        ``adaptation`` attribute reports the held-out loss before and after."""
+        the original weights unless adaptation lowers the held-out score-matching loss).  The
+        returned oracle's ``adaptation`` attribute reports that loss before and after."""
         fitted = self.fit(samples)
         if fitted.batch is not None:
             raise ValueError("adapt takes one sample set (n, d), not a batch")
