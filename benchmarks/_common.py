@@ -7,7 +7,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 
 HERE = Path(__file__).parent
 OUT = HERE / "out"
@@ -48,25 +47,3 @@ def machine_note() -> str:
     import torch
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads)")
-
-
-class PooledErrors:
-    """Squared errors of several estimators pooled over sample sets: ``add(name, log_f_hat,
-    score_hat, log_f, score)`` per set (arrays (m,) and (m, d)); ``table(best_of="kde x")`` gives
-    per estimator the relative score error (%) and the log-density MSE, plus a "best-h" row taking the best of the estimators named with that prefix (per metric)
-    and dropping them."""
-
-    def __init__(self):
-        self.sums: dict = {}
-
-    def add(self, name, log_f_hat, score_hat, log_f, score):
-        s_hat, s, lf_hat, lf = (np.asarray(a, dtype=float) for a in (score_hat, score, log_f_hat, log_f))
-        acc = self.sums.setdefault(name, np.zeros(4))
-        acc += [((s_hat - s) ** 2).sum(), (s ** 2).sum(), ((lf_hat - lf) ** 2).sum(), len(lf)]
-
-    def table(self, best_of: str = "kde x", best_name: str = "best-h KDE") -> dict:
-        rows = {k: {"rel_score": 100 * a[0] / a[1], "logf_mse": a[2] / a[3]} for k, a in self.sums.items()}
-        grid = {k: v for k, v in rows.items() if k.startswith(best_of)}
-        if grid:
-            rows[best_name] = {metric: min(v[metric] for v in grid.values()) for metric in ("rel_score", "logf_mse")}
-        return {k: v for k, v in rows.items() if k not in grid}

@@ -19,9 +19,9 @@ import torch
 import scoreoracle
 from scoreoracle.distributions import GaussianMixture, random_gmm
 from scoreoracle.gaussian import scott_factor
-from scoreoracle.training.evaluation import BANDWIDTH_MULTIPLIERS
+from scoreoracle.training.evaluation import BANDWIDTH_MULTIPLIERS, PooledErrors
 
-from _common import PooledErrors, machine_note, markdown_table, write_section
+from _common import machine_note, markdown_table, write_section
 
 
 def weighted_cells(d: int, n: int, gmms: int, queries: int = 1024, widen: float = 1.5, seed: int = 0):
@@ -51,8 +51,8 @@ def evaluate(d: int, n: int, gmms: int, seed: int = 0) -> dict:
         n_eff = w.sum() ** 2 / (w ** 2).sum()
         for mult in BANDWIDTH_MULTIPLIERS:
             kde = scoreoracle.KDEOracle(mult * scott_factor(n_eff, d), dtype=torch.float32)
-            add(f"kde x{mult}", *kde.log_density_and_score(x, y, weights=w), lf, s)
-    return errors.table(best_name="best-h KDE, weighted")
+            add(f"kde x{float(mult)}", *kde.log_density_and_score(x, y, weights=w), lf, s)
+    return errors.table("best-h KDE, weighted")
 
 
 def main(argv=None):

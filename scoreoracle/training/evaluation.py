@@ -44,6 +44,31 @@ def protocol_cells(d: int, n: int, n_gmms: int, n_queries: int = 1024, seed: int
         yield x[i], y[i], log_f[i], score[i], int(ks[i])
 
 
+class PooledErrors:
+    """Squared errors of several estimators pooled over sample sets: ``add(name, log_f_hat,
+    score_hat, log_f, score)`` per set (arrays or tensors (m,) and (m, d)); ``table()`` gives per
+    estimator the relative score error (%) and the log-density MSE, with the KDE rows named
+    "kde x<multiplier>" replaced by one best-h row (the best multiplier per metric, reported)."""
+
+    def __init__(self):
+        self.sums: dict = {}
+
+    def add(self, name, log_f_hat, score_hat, log_f, score):
+        s_hat, s, lf_hat, lf = (np.asarray(a, dtype=float) for a in (score_hat, score, log_f_hat, log_f))
+        acc = self.sums.setdefault(name, np.zeros(4))
+        acc += [((s_hat - s) ** 2).sum(), (s ** 2).sum(), ((lf_hat - lf) ** 2).sum(), len(lf)]
+
+    def table(self, best_name: str = "best-h kde") -> dict:
+        rows = {k: {"rel_score": float(100 * a[0] / a[1]), "logf_mse": float(a[2] / a[3])} for k, a in self.sums.items()}
+        grid = {k: v for k, v in rows.items() if k.startswith("kde x")}
+        if grid:
+            best_s = min(grid, key=lambda k: grid[k]["rel_score"])
+            best_f = min(grid, key=lambda k: grid[k]["logf_mse"])
+            rows[best_name] = {"rel_score": grid[best_s]["rel_score"], "logf_mse": grid[best_f]["logf_mse"],
+                               "multiplier_score": float(best_s[5:]), "multiplier_logf": float(best_f[5:])}
+        return {k: v for k, v in rows.items() if k not in grid}
+
+
 def evaluate_estimators(estimators: dict, d: int, n: int, n_gmms: int, *, n_queries: int = 1024,
                         seed: int = 0, kde_multipliers=BANDWIDTH_MULTIPLIERS, gmm_options=None) -> dict:
     """Errors of every estimator on one protocol cell, plus Scott, best-h KDE (the best of
@@ -52,33 +77,18 @@ def evaluate_estimators(estimators: dict, d: int, n: int, n_gmms: int, *, n_quer
     ``estimators`` maps a name to ``f(samples, queries) -> (log f (m,), score (m, d))`` on
     float64 tensors.  Returns {name: {"rel_score": %, "logf_mse": float}}.
     """
-    sums = {}
-
-    def add(name, log_f_hat, score_hat, log_f, score):
-        acc = sums.setdefault(name, [0.0, 0.0, 0.0, 0])
-        acc[0] += float(((score_hat - score) ** 2).sum())
-        acc[1] += float((score ** 2).sum())
-        acc[2] += float(((log_f_hat - log_f) ** 2).sum())
-        acc[3] += log_f.numel()
-
-    multipliers = sorted({*kde_multipliers, 1.0})
+    errors = PooledErrors()
     for x, y, log_f, score, _ in protocol_cells(d, n, n_gmms, n_queries, seed, gmm_options):
         for name, estimate in estimators.items():
-            add(name, *estimate(x, y), log_f, score)
-        add("gaussian fit", *GaussianFitOracle().log_density_and_score(x, y), log_f, score)
-        for mult in multipliers:
+            errors.add(name, *estimate(x, y), log_f, score)
+        errors.add("gaussian fit", *GaussianFitOracle().log_density_and_score(x, y), log_f, score)
+        for mult in sorted({*kde_multipliers, 1.0}):
             kde = KDEOracle(mult * scott_factor(n, d), dtype=torch.float32)
-            add(f"kde x{float(mult)}", *kde.log_density_and_score(x, y), log_f, score)
-    table = {name: {"rel_score": 100 * a[0] / a[1], "logf_mse": a[2] / a[3]} for name, a in sums.items()}
-    kde_rows = {k: v for k, v in table.items() if k.startswith("kde x")}
-    best_s = min(kde_rows, key=lambda k: kde_rows[k]["rel_score"])
-    best_f = min(kde_rows, key=lambda k: kde_rows[k]["logf_mse"])
-    table["scott kde"] = table["kde x1.0"]
-    table["best-h kde"] = {"rel_score": kde_rows[best_s]["rel_score"], "logf_mse": kde_rows[best_f]["logf_mse"],
-                           "multiplier_score": float(best_s[5:]), "multiplier_logf": float(best_f[5:])}
-    for k in kde_rows:
-        del table[k]
-    return table
+            lf_kde, s_kde = kde.log_density_and_score(x, y)
+            errors.add(f"kde x{float(mult)}", lf_kde, s_kde, log_f, score)
+            if mult == 1.0:
+                errors.add("scott kde", lf_kde, s_kde, log_f, score)
+    return errors.table()
 
 
 def evaluation_table(core, dims, *, sizes=(256, 1024, 4096), n_gmms: int = 32, seed: int = 0) -> list:
