@@ -7,12 +7,9 @@ call on anything:
 
 * memory is bounded like inference: the context is a seeded random subset of at most
   ``max_context`` samples (the loss needs double backward through the attention, O(context²));
-* the samples are split into a context, training queries and held-out points (disjoint); the
-  adapted core is kept only if it lowers the held-out *score-matching* loss
-  ½‖s(x)‖² + tr ∇s(x) (Hyvärinen 2005) by more than twice its standard error.  Averaged over
-  points x ~ f not in the context, that loss is the Fisher divergence ½E‖s − ∇log f‖² up to a
-  constant that does not depend on s, so the guard compares the two cores' true score errors
-  without labels (the consistency loss, which adaptation lowers by construction, does not);
+* some samples are held out of the context; the adapted core is kept only if it lowers their
+  score-matching loss by more than two standard errors (:mod:`.score_matching`: an estimate of
+  the true score error, which the consistency loss — lowered by construction — is not);
 * a non-finite loss or weight at any step returns the original core.
 """
 
@@ -25,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from ..validation import check_positive_float, check_positive_int
+from .score_matching import compare, held_out_split, score_matching_loss
 
 
 @dataclass(frozen=True)
@@ -54,20 +52,6 @@ def consistency_loss(core, context, queries):
         return ((score[:, n:] - grad_q) ** 2).sum(-1).mean()
 
 
-def score_matching_loss(core, context, points):
-    """Hyvärinen's loss ½‖s(x)‖² + tr ∇s(x) at each of ``points`` (1, m, d), with the score s of
-    ``core`` given ``context`` (1, n, d) → (m,).  The trace is exact (d backward passes; query
-    tokens never attend to each other, so each pass gives every point's own derivative).  The
-    points must not be in the context for the mean to estimate the Fisher divergence."""
-    points = points.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        _, score = core(context.detach(), points)
-        score = score[0, context.shape[1]:]
-        trace = sum(torch.autograd.grad(score[:, k].sum(), points, retain_graph=True)[0][0, :, k]
-                    for k in range(score.shape[1]))
-    return (0.5 * (score * score).sum(-1) + trace).detach()
-
-
 def adapt_core(core, z, steps: int = 4, *, lr: float = 1e-4, max_queries: int = 1024,
                max_context: int = 2048, held_out_fraction: float = 0.25, seed: int = 0):
     """Adapt ``core`` to whitened samples z (n, d).  Returns (core, AdaptationReport): a
@@ -82,14 +66,8 @@ def adapt_core(core, z, steps: int = 4, *, lr: float = 1e-4, max_queries: int = 
     held_out_fraction = check_positive_float(held_out_fraction, "held_out_fraction")
     if held_out_fraction >= 1:
         raise ValueError(f"held_out_fraction must be in (0, 1), got {held_out_fraction!r}")
-    z = z.detach().to(torch.float32)
-    n = z.shape[0]
-    if n < 2:
-        raise ValueError(f"adaptation needs at least 2 samples (context and held-out points), got {n}")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_held = min(max_queries, max(1, int(round(held_out_fraction * n))))
-    held, rest = z[order[:n_held]].unsqueeze(0), order[n_held:]
-    context, train = z[rest[:max_context]].unsqueeze(0), z[rest[:max_queries]].unsqueeze(0)
+    held, context = held_out_split(z.detach().to(torch.float32), held_out_fraction, max_queries, max_context, seed)
+    train = context[:, :max_queries]
     original_dtype = next(core.parameters()).dtype
     adapted = copy.deepcopy(core).to(torch.float32).train()
     before = score_matching_loss(copy.deepcopy(core).to(torch.float32).eval(), context, held)
@@ -104,10 +82,8 @@ def adapt_core(core, z, steps: int = 4, *, lr: float = 1e-4, max_queries: int = 
         if not all(bool(torch.isfinite(p).all()) for p in adapted.parameters()):
             return core, AdaptationReport(float(before.mean()), math.nan, math.nan, False,
                                           "non-finite weights (lr too large?)")
-    after = score_matching_loss(adapted.eval(), context, held)
-    difference = after.double() - before.double()
-    standard_error = float(difference.std() / math.sqrt(n_held)) if n_held > 1 else math.inf
-    report = (float(before.mean()), float(after.mean()), standard_error)
-    if not bool(torch.isfinite(after).all()) or not float(difference.mean()) < -2 * standard_error:
+    result = compare(before, score_matching_loss(adapted.eval(), context, held))
+    report = (result.reference, result.candidate, result.standard_error)
+    if not result.better:
         return core, AdaptationReport(*report, False, "held-out score-matching loss did not fall significantly")
     return adapted.to(original_dtype), AdaptationReport(*report, True, "held-out score-matching loss fell")

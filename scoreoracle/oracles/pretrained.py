@@ -10,6 +10,7 @@ never attend to each other).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ from ..gaussian import standard_normal_log_density
 from ..validation import check_dimension, check_positive_int, check_samples, effective_sample_size, resolve_device
 from ..whitening import fit_whitening
 from .adaptation import adapt_core
+from .score_matching import Comparison, compare, held_out_split, score_matching_loss
 
 
 class DiScoFormerOracle(Oracle):
@@ -193,12 +195,25 @@ class FittedDiScoFormer(FittedOracle):
             self.core = checkpoints.cached_checkpoint(name, directory, str(self.device), str(self.dtype))
 
 
+@dataclass(frozen=True)
+class SelectionReport:
+    """What :meth:`PretrainedOracle.select` compared: the checkpoint the d-routing picks
+    (``default``), the one chosen, and their held-out score-matching comparison (None when one
+    checkpoint serves d)."""
+
+    default: str
+    chosen: str
+    comparison: Comparison | None
+
+
 class PretrainedOracle(Oracle):
     """The checkpoints of a folder behind one oracle, chosen by the samples' d.
 
     A dimension with its own checkpoint uses it; every other d uses the folder's all-dimension
     checkpoint when it has one (else it is refused).  :meth:`checkpoint_for` says which serves a
-    d.  Checkpoints load lazily (and are hash-checked) the first time they are used.
+    d; :meth:`select` picks between a dimension's own checkpoint and the all-dimension one by
+    their estimated score error on the data.  Checkpoints load lazily (and are hash-checked) the
+    first time they are used.
     """
 
     def __init__(self, directory=None, **options):
@@ -222,7 +237,9 @@ class PretrainedOracle(Oracle):
 
     def for_dim(self, d: int) -> DiScoFormerOracle:
         """The oracle that answers d-dimensional samples (loaded on first use)."""
-        name = self.checkpoint_for(d)
+        return self._oracle(self.checkpoint_for(d))
+
+    def _oracle(self, name: str) -> DiScoFormerOracle:
         if name not in self._oracles:
             options = _resolve_limit(self.options, checkpoints.read_manifest(self.directory)[name])
             self._oracles[name] = DiScoFormerOracle(checkpoints.load_checkpoint(name, self.directory), name=name,
@@ -245,6 +262,36 @@ class PretrainedOracle(Oracle):
     def adapt(self, samples, steps: int = 4, **options) -> DiScoFormerOracle:
         """Test-time adaptation of the checkpoint for the samples' dimension."""
         return self.for_dim(check_samples(samples).shape[-1]).adapt(samples, steps, **options)
+
+    def select(self, samples, *, held_out_fraction: float = 0.25, max_held_out: int = 512,
+               max_context: int = 4096, seed: int = 0) -> DiScoFormerOracle:
+        """The checkpoint that suits ``samples`` (n, d) best, by held-out score matching.
+
+        Where d has its own checkpoint and the folder an all-dimension one, both score a held-out
+        part of the whitened samples (a ``held_out_fraction``, at most ``max_held_out`` points)
+        given the rest as context (at most ``max_context``); the all-dimension checkpoint is chosen
+        only if its score-matching loss — the true score error up to a constant — is lower by
+        more than two standard errors (heavy-tailed data, for instance, where the per-dimension
+        checkpoints, trained on Gaussian mixtures only, do badly).  Costs d backward passes per
+        checkpoint on the held-out points; call it once per data set, then fit and query the
+        returned oracle.  Its ``selection`` attribute reports the comparison.
+        """
+        x = check_samples(samples)
+        if x.ndim != 2:
+            raise ValueError("select takes one sample set (n, d), not a batch")
+        d = x.shape[-1]
+        default, other = self.checkpoint_for(d), self.every_dimension
+        chosen, comparison = default, None
+        if other is not None and other != default:
+            reference, candidate = self.for_dim(d), self._oracle(other)
+            z = fit_whitening(x).apply(x).to(device=reference.device, dtype=reference.dtype)
+            held, context = held_out_split(z, held_out_fraction, max_held_out, max_context, seed)
+            comparison = compare(score_matching_loss(reference.core, context, held),
+                                 score_matching_loss(candidate.core, context, held))
+            chosen = other if comparison.better else default
+        oracle = copy.copy(self._oracle(chosen))
+        oracle.selection = SelectionReport(default, chosen, comparison)
+        return oracle
 
     def __repr__(self):
         serves = [f"{name} for d = {d}" for d, name in sorted(self._names.items())]
