@@ -10,30 +10,87 @@ import torch
 import scoreoracle
 from scoreoracle import Laplace, StudentT
 from scoreoracle.distributions import random_gmm
-from scoreoracle.oracles.score_matching import score_matching_loss
+from scoreoracle.models import EquivariantConfig, EquivariantCore
+from scoreoracle.oracles.score_matching import MIN_HELD_OUT, Comparison, held_out_split, score_matching_loss
+
+from conftest import random_core
 
 
-class ScaledGaussianScore(torch.nn.Module):
-    """A stand-in core whose score is −a·z: for z ~ N(0, I_d) the score-matching loss
-    ½‖s‖² + tr ∇s has mean d(a²/2 − a), the Fisher divergence d(1 − a)²/2 minus d/2."""
+class LinearScore(torch.nn.Module):
+    """A stand-in core whose score is −z Aᵀ (A not symmetric): for z ~ N(0, I_d) the score-matching
+    loss ½‖s‖² + tr ∇s has mean ½ tr(AᵀA) − tr A (the Fisher divergence ½‖A − I‖²_F minus d/2)."""
 
-    def __init__(self, a: float):
+    def __init__(self, a: torch.Tensor):
         super().__init__()
         self.a = a
 
-    def forward(self, context, queries):
-        points = torch.cat([context, queries], dim=1)
-        return -0.5 * (points * points).sum(-1), -self.a * points
+    def encode(self, context):
+        return context
+
+    def decode(self, queries, context):
+        return -0.5 * (queries * queries).sum(-1), -queries @ self.a.T
 
 
-@pytest.mark.parametrize("a", [0.5, 1.0, 1.5])
-def test_score_matching_loss_is_the_fisher_divergence_up_to_a_constant(a):
+@pytest.mark.parametrize("scale", [0.5, 1.0, 1.5])
+def test_score_matching_loss_is_the_fisher_divergence_up_to_a_constant(scale):
     d = 4
-    z = torch.randn(1, 20010, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    loss = score_matching_loss(ScaledGaussianScore(a), z[:, :10], z[:, 10:])
+    g = torch.Generator().manual_seed(0)
+    a = scale * torch.eye(d, dtype=torch.float64) + 0.3 * torch.randn(d, d, generator=g, dtype=torch.float64)
+    z = torch.randn(1, 20010, d, generator=g, dtype=torch.float64)
+    loss = score_matching_loss(LinearScore(a), z[:, :10], z[:, 10:])
     assert loss.shape == (20000,)
-    standard_error = float(loss.std()) / np.sqrt(len(loss))
-    assert abs(float(loss.mean()) - d * (a * a / 2 - a)) < 4 * standard_error
+    expected = 0.5 * float((a * a).sum()) - float(a.trace())
+    assert abs(float(loss.mean()) - expected) < 4 * float(loss.std()) / np.sqrt(len(loss))
+
+
+def _cores(d):
+    torch.manual_seed(1)
+    equivariant = EquivariantCore(EquivariantConfig(width=16, depth=2, heads=2, head_width=8, ffn=32,
+                                                    local_gaussian_iterations=2))
+    for module in equivariant.modules():  # non-zero gates and heads, so every path matters
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, std=0.2)
+    return [random_core(d).double(), equivariant.double().eval()]
+
+
+@pytest.mark.parametrize("core_index", [0, 1])
+def test_score_matching_loss_matches_each_points_own_jacobian(core_index):
+    """The per-point trace from d backward passes equals the trace of each point's own Jacobian
+    (queries never attend to one another), for both architectures."""
+    d = 3
+    core = _cores(d)[core_index]
+    g = torch.Generator().manual_seed(2)
+    context, points = torch.randn(1, 40, d, generator=g, dtype=torch.float64), torch.randn(1, 5, d, generator=g,
+                                                                                           dtype=torch.float64)
+    loss = score_matching_loss(core, context, points)
+    for i in range(points.shape[1]):
+        def score_at(x):
+            return core.decode(x.view(1, 1, d), core.encode(context))[1].view(d)
+        jacobian = torch.autograd.functional.jacobian(score_at, points[0, i])
+        s = score_at(points[0, i]).detach()
+        torch.testing.assert_close(loss[i], 0.5 * (s * s).sum() + jacobian.trace(), rtol=1e-8, atol=1e-8)
+
+
+def test_held_out_split_is_seeded_disjoint_and_bounded():
+    z = torch.arange(100, dtype=torch.float64).view(100, 1)
+    held, context = held_out_split(z, 0.25, 10, 50, seed=3)
+    assert held.shape == (1, 10, 1) and context.shape == (1, 50, 1)
+    assert not set(held.flatten().tolist()) & set(context.flatten().tolist())
+    again = held_out_split(z, 0.25, 10, 50, seed=3)
+    assert torch.equal(held, again[0]) and torch.equal(context, again[1])
+    held, context = held_out_split(z[:2], 0.9, 10, 50, seed=0)
+    assert held.shape[1] == 1 and context.shape[1] == 1
+    for bad in (dict(max_held_out=0), dict(max_context=-1), dict(held_out_fraction=1.0)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            held_out_split(z, **{"held_out_fraction": 0.25, "max_held_out": 10, "max_context": 50, "seed": 0, **bad})
+
+
+def test_comparison_needs_enough_points_and_a_finite_candidate():
+    assert Comparison(1.0, 0.0, 0.1, MIN_HELD_OUT).better
+    assert not Comparison(1.0, 0.0, 0.1, MIN_HELD_OUT - 1).better
+    assert not Comparison(1.0, 0.9, 0.1, MIN_HELD_OUT).better
+    assert not Comparison(1.0, float("nan"), 0.1, MIN_HELD_OUT).better
+    assert Comparison(float("inf"), 1.0, float("nan"), MIN_HELD_OUT).better
 
 
 def _true_error(oracle, dist, x, y):
@@ -102,3 +159,17 @@ def test_select_where_one_checkpoint_serves_d_and_refuses_batches():
     assert chosen.selection.chosen == chosen.selection.default == "equivariant" and chosen.selection.comparison is None
     with pytest.raises(ValueError, match="one sample set"):
         scoreoracle.load().select(np.stack([x, x]))
+
+
+def test_selection_and_adaptation_reports_do_not_change_the_fingerprint():
+    """They describe a choice; the chosen oracle answers exactly like its checkpoint."""
+    x = np.random.default_rng(0).normal(size=(64, 5))
+    assert scoreoracle.load().select(x).fingerprint() == scoreoracle.load(checkpoint="equivariant").fingerprint()
+
+
+def test_the_router_with_frame_averaging_still_serves_every_d():
+    """rotations=8 averages the per-dimension checkpoints; the all-d core (exactly invariant) uses one frame."""
+    router = scoreoracle.load(rotations=8)
+    x = np.random.default_rng(0).normal(size=(64, 5))
+    np.testing.assert_array_equal(router.score(x, x[:4]), scoreoracle.load(checkpoint="equivariant").score(x, x[:4]))
+    assert router.for_dim(2).rotations == 8

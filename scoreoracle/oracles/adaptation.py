@@ -62,15 +62,12 @@ def adapt_core(core, z, steps: int = 4, *, lr: float = 1e-4, max_queries: int = 
     steps = check_positive_int(steps, "steps")
     lr = check_positive_float(lr, "lr")
     max_queries = check_positive_int(max_queries, "max_queries")
-    max_context = check_positive_int(max_context, "max_context")
-    held_out_fraction = check_positive_float(held_out_fraction, "held_out_fraction")
-    if held_out_fraction >= 1:
-        raise ValueError(f"held_out_fraction must be in (0, 1), got {held_out_fraction!r}")
     held, context = held_out_split(z.detach().to(torch.float32), held_out_fraction, max_queries, max_context, seed)
     train = context[:, :max_queries]
     original_dtype = next(core.parameters()).dtype
-    adapted = copy.deepcopy(core).to(torch.float32).train()
-    before = score_matching_loss(copy.deepcopy(core).to(torch.float32).eval(), context, held)
+    adapted = copy.deepcopy(core).to(torch.float32).eval()
+    before = score_matching_loss(adapted, context, held)
+    adapted.train()
     opt = torch.optim.Adam(adapted.parameters(), lr=lr)
     for _ in range(steps):
         opt.zero_grad()

@@ -50,7 +50,7 @@ class DiScoFormerOracle(Oracle):
     seed : seed of the subsets (results are reproducible).
     """
 
-    not_identity = ("progress", "name", "source")
+    not_identity = ("progress", "name", "source", "adaptation", "selection")  # reports, not settings
 
     def __init__(self, core, *, dim: int | None = None, device=None, dtype=torch.float32,
                  chunk_size: int = 4096, rotations: int = 1, progress=None, name: str | None = None,
@@ -242,6 +242,8 @@ class PretrainedOracle(Oracle):
     def _oracle(self, name: str) -> DiScoFormerOracle:
         if name not in self._oracles:
             options = _resolve_limit(self.options, checkpoints.read_manifest(self.directory)[name])
+            if name == self.every_dimension:  # exactly rotation-invariant: frame averaging is for per-dimension cores
+                options = {**options, "rotations": 1}
             self._oracles[name] = DiScoFormerOracle(checkpoints.load_checkpoint(name, self.directory), name=name,
                                                     source=_source(name, self.directory), **options)
         return self._oracles[name]
@@ -272,9 +274,13 @@ class PretrainedOracle(Oracle):
         given the rest as context (at most ``max_context``); the all-dimension checkpoint is chosen
         only if its score-matching loss — the true score error up to a constant — is lower by
         more than two standard errors (heavy-tailed data, for instance, where the per-dimension
-        checkpoints, trained on Gaussian mixtures only, do badly).  Costs d backward passes per
-        checkpoint on the held-out points; call it once per data set, then fit and query the
-        returned oracle.  Its ``selection`` attribute reports the comparison.
+        checkpoints, trained on Gaussian mixtures only, do badly).  The losses are those of the
+        bare cores in whitened coordinates (the score error weighted by the samples' covariance;
+        the whitening uses every sample, an O(1/n) leak shared by both), without frame averaging
+        or ensembles.  Costs d backward passes per checkpoint on the held-out points: call it once
+        per data set, then fit and query the returned oracle.  Its ``selection`` attribute reports
+        the comparison.  Only the d-routing oracle of ``load()`` selects; ``load(dim)`` and
+        ``load(checkpoint=…)`` are pinned to one checkpoint.
         """
         x = check_samples(samples)
         if x.ndim != 2:
@@ -330,7 +336,9 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
     context_limit : "auto" (default): each checkpoint's measured limit, the context size beyond which
         its accuracy stops improving (recorded in its manifest entry; none if unmeasured); an
         integer; or None for the exact all-samples context.
-    device, dtype, chunk_size, rotations, progress, ensembles, seed : see :class:`DiScoFormerOracle`.
+    rotations : frames averaged by the per-dimension checkpoints (the all-dimension core, exactly
+        invariant, always uses one).
+    device, dtype, chunk_size, progress, ensembles, seed : see :class:`DiScoFormerOracle`.
     """
     directory = None if path is None else Path(path)
     if directory is not None and not (directory / checkpoints.MANIFEST).is_file():

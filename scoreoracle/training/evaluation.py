@@ -44,17 +44,23 @@ def protocol_cells(d: int, n: int, n_gmms: int, n_queries: int = 1024, seed: int
         yield x[i], y[i], log_f[i], score[i], int(ks[i])
 
 
+def _as_float64_array(a) -> np.ndarray:
+    """numpy float64 copy of an array or a tensor (on any device, with or without autograd)."""
+    return a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else np.asarray(a, dtype=float)
+
+
 class PooledErrors:
     """Squared errors of several estimators pooled over sample sets: ``add(name, log_f_hat,
     score_hat, log_f, score)`` per set (arrays or tensors (m,) and (m, d)); ``table()`` gives per
     estimator the relative score error (%) and the log-density MSE, with the KDE rows named
-    "kde x<multiplier>" replaced by one best-h row (the best multiplier per metric, reported)."""
+    "kde x<multiplier>" replaced by one best-h row: the best of them per metric, and the chosen
+    multipliers as ``multiplier_score`` and ``multiplier_logf``."""
 
     def __init__(self):
         self.sums: dict = {}
 
     def add(self, name, log_f_hat, score_hat, log_f, score):
-        s_hat, s, lf_hat, lf = (np.asarray(a, dtype=float) for a in (score_hat, score, log_f_hat, log_f))
+        s_hat, s, lf_hat, lf = (_as_float64_array(a) for a in (score_hat, score, log_f_hat, log_f))
         acc = self.sums.setdefault(name, np.zeros(4))
         acc += [((s_hat - s) ** 2).sum(), (s ** 2).sum(), ((lf_hat - lf) ** 2).sum(), len(lf)]
 
