@@ -9,6 +9,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
 CASES = {
+    "any_dimension": ["--dims", "2", "5", "--n", "200", "--queries", "100"],
     "quickstart": ["--n", "200", "--queries", "100"],
     "landau_bkw": ["--n", "150", "--t-end", "0.2", "--dt", "0.1"],
     "landau_anisotropic": ["--n", "150", "--t-end", "0.2", "--dt", "0.1"],
