@@ -20,6 +20,7 @@ import torch
 import scoreoracle
 from scoreoracle import GaussianFitOracle, KDEOracle, StudentT
 from scoreoracle.distributions import random_gmm
+from scoreoracle.training.evaluation import relative_score_error
 
 from example_utils import default_out, figure, save
 
@@ -36,10 +37,10 @@ def draw(law, n: int, g: torch.Generator) -> np.ndarray:
     return (x[0] if x.ndim == 3 else x).numpy()  # a batch-of-one GMM carries a set axis
 
 
-def relative_score_error(oracle, law, samples, queries) -> float:
-    """100 · Σ‖ŝ − s‖² / Σ‖s‖² at the queries (%)."""
+def score_error(oracle, law, samples, queries) -> float:
+    """The oracle's relative score error (%) at the queries, against the law's exact score."""
     exact = law.score(torch.from_numpy(queries)).numpy().reshape(queries.shape)
-    return float(100 * ((oracle.score(samples, queries) - exact) ** 2).sum() / (exact ** 2).sum())
+    return relative_score_error(oracle.score(samples, queries), exact)
 
 
 def main(argv=None):
@@ -64,7 +65,7 @@ def main(argv=None):
             samples, queries = draw(law, args.n, g), draw(law, args.queries, g)
             selected = router.select(samples, seed=args.seed)
             oracles = {"load()": router, "load().select(x)": selected, **fixed}
-            row = {m: relative_score_error(oracles[m], law, samples, queries) for m in methods}
+            row = {m: score_error(oracles[m], law, samples, queries) for m in methods}
             for m, value in row.items():
                 errors.setdefault((name, m), []).append(value)
             print(f"{name:<18}{d:>4}" + "".join(f"{row[m]:>18.2f}" for m in methods) + f"   {selected.selection.chosen}")

@@ -289,7 +289,7 @@ class PretrainedOracle(Oracle):
         default, other = self.checkpoint_for(d), self.every_dimension
         chosen, comparison = default, None
         if other is not None and other != default:
-            reference, candidate = self.for_dim(d), self._oracle(other)
+            reference, candidate = self._oracle(default), self._oracle(other)
             z = fit_whitening(x).apply(x).to(device=reference.device, dtype=reference.dtype)
             held, context = held_out_split(z, held_out_fraction, max_held_out, max_context, seed)
             comparison = compare(score_matching_loss(reference.core, context, held),
