@@ -199,3 +199,20 @@ def test_an_interrupted_run_saves_its_step_and_resumes(tmp_path):
     assert 0 < step < 1_000_000 and f"step {step}" in out
     train(run, resume=True, overrides={"steps": step + 2}, progress=False)
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == step + 2
+
+
+def test_long_context_share_draws_sizes_above_the_range_and_leaves_other_runs_unchanged():
+    from scoreoracle.training.data import log_uniform_int
+    from scoreoracle.training.loop import draw_context_size
+    plain = TrainConfig(context_sizes=(128, 2048))
+    g, g_ref = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    # share 0 (every stored run): the same stream as before the option existed
+    assert [draw_context_size(plain, 10, g) for _ in range(50)] == \
+        [log_uniform_int(128, 2048, g_ref) for _ in range(50)]
+    always = TrainConfig(context_sizes=(128, 2048), long_context_share=1.0, long_context_max=8192)
+    sizes = [draw_context_size(always, 10, g) for _ in range(200)]
+    assert min(sizes) >= 2048 and max(sizes) <= 8192 and max(sizes) > 6000
+    some = TrainConfig(context_sizes=(128, 2048), long_context_share=0.1)
+    share = sum(draw_context_size(some, 10, g) > 2048 for _ in range(2000)) / 2000
+    assert 0.07 < share < 0.13
+    assert min(draw_context_size(plain, 1000, g) for _ in range(20)) == 4000  # both ends at least 4d

@@ -49,6 +49,8 @@ class TrainConfig(ConfigDict):
     huber_delta: float = 2.0
     relative_score_loss: bool = False  # divide each context set's score loss by its mean ‖s‖²/d
     context_sizes: tuple = (128, 2048)  # log-uniform range of n (lower end at least 4d)
+    long_context_share: float = 0.0  # share of steps whose n is log-uniform in (context_sizes[1], long_context_max]
+    long_context_max: int = 8192
     tokens_per_batch: int = 4096  # batch size B = tokens_per_batch // n
     dim_groups: tuple = ()  # ((lo, hi, weight), …) for dimension-free cores; d log-uniform in a group
     families: tuple = (("gmm", 1.0),)  # ((family, weight), …), see training.data
@@ -92,6 +94,16 @@ def loss_terms(model, batch: Batch, cfg: TrainConfig):
         d = batch.score.shape[-1]
         l_f, l_s = l_f / math.sqrt(d), l_s / d
     return cfg.alpha * l_f + (1 - cfg.alpha) * l_s, l_f, l_s
+
+
+def draw_context_size(cfg: TrainConfig, d: int, generator) -> int:
+    """n for one step: log-uniform in ``cfg.context_sizes`` (both ends at least 4d), or, for a
+    ``cfg.long_context_share`` of the steps, log-uniform above that range up to ``cfg.long_context_max``
+    (those steps hold one sample set of up to 8192 points: ~10 s at d = 10, ~30 s at d = 100 on 2 cores)."""
+    lo, hi = max(cfg.context_sizes[0], 4 * d), max(cfg.context_sizes[1], 4 * d)
+    if cfg.long_context_share > 0 and torch.rand((), generator=generator).item() < cfg.long_context_share:
+        lo, hi = hi, max(cfg.long_context_max, hi)
+    return log_uniform_int(lo, hi, generator)
 
 
 def learning_rate(step: int, cfg: TrainConfig) -> float:
@@ -256,7 +268,7 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
         while step < cfg.steps:
             d = fixed_dim or draw_dimension(cfg.dim_groups, generator)
             family = draw_family(cfg.families, generator) if len(cfg.families) > 1 else cfg.families[0][0]
-            n = log_uniform_int(max(cfg.context_sizes[0], 4 * d), max(cfg.context_sizes[1], 4 * d), generator)
+            n = draw_context_size(cfg, d, generator)
             batch = make_batch(d, max(1, cfg.tokens_per_batch // n), n, cfg.n_queries, family=family, modes=cfg.modes,
                                other_fraction=cfg.other_gmm_fraction, generator=generator)
             for group in optimizer.param_groups:
