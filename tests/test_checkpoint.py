@@ -45,6 +45,7 @@ def test_export_writes_weights_card_and_manifest(tmp_path):
     assert manifest["d1"]["sha256"] == sha256(path)
     card = model_card("d1", out)
     assert card["steps"] == 3 and card["dim"] == 1 and card["seed"] == 0
+    assert [s["step"] for s in card["training_sessions"]] == [0] and card["training_log"][-1]["step"] == 3
     assert {row["n"] for row in card["evaluation"]} == {256, 1024, 4096}
     core = load_checkpoint("d1", out)
     assert core.config.dim == 1 and card["architecture"] == "transformer"

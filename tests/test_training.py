@@ -72,6 +72,10 @@ def test_cli_train_resume_and_refusals(tmp_path, capsys):
     assert state["model_config"]["size_feature_max"] == 64  # follows the training contexts
     main(["train", "--run-dir", run, "--resume", "--steps", "6", "--context-sizes", "32", "128", "--no-progress"])
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model_config"]["size_feature_max"] == 128
+    sessions = [json.loads(line) for line in (tmp_path / "run" / "sessions.jsonl").read_text().splitlines()]
+    assert [(s["step"], s["resume"]) for s in sessions] == [(0, False), (3, True), (5, True)]
+    assert sessions[2]["overrides"] == {"steps": 6, "context_sizes": [32, 128]}
+    assert sessions[2]["train_config"]["context_sizes"] == [32, 128] and sessions[0]["train_config"]["steps"] == 3
     with pytest.raises(SystemExit):
         main(["train", "--run-dir", run, "--resume", "--width", "32"])
     with pytest.raises(SystemExit):

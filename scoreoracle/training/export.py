@@ -22,14 +22,14 @@ EQUIVARIANT_EVAL_DIMS = (2, 3, 10, 32)
 def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32, default: bool = False) -> Path:
     """Write ``run_dir``'s latest checkpoint into the checkpoint folder ``out_dir``; returns the
     weights path.  The model card records configs, steps, seed, training time, the training log
-    (``metrics.jsonl``) and an evaluation table on the GMM protocol of :mod:`.evaluation`."""
+    (``metrics.jsonl``), its sessions and configuration changes (``sessions.jsonl``) and an evaluation table on the GMM protocol of :mod:`.evaluation`."""
     run_dir = Path(run_dir)
     core, state = load_checkpoint(run_dir / "checkpoint.pt")
     core.eval()
     dim = getattr(core.config, "dim", None)
     train_config = state["train_config"]
     families = train_config.get("families") or [["gmm", 1.0]]
-    metrics = run_dir / "metrics.jsonl"
+    metrics, sessions = run_dir / "metrics.jsonl", run_dir / "sessions.jsonl"
     card = {
         "dim": dim if dim is not None else "any",
         "model_config": core.config.to_dict(),
@@ -41,7 +41,8 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
         "data_family": DATA_FAMILY,
         "families": families,
         "seed": train_config["seed"],
-        "training_log": [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else [],
+        "training_log": _json_lines(metrics),
+        "training_sessions": _json_lines(sessions),
         "evaluation": evaluation_table(core, (dim,) if dim else EQUIVARIANT_EVAL_DIMS, n_gmms=eval_gmms),
     }
     path = checkpoints.register(core, name or run_dir.name, card, Path(out_dir))
@@ -51,3 +52,7 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
             entry["default"] = key == (name or run_dir.name)
         (Path(out_dir) / checkpoints.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def _json_lines(path: Path) -> list:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

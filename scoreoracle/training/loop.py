@@ -215,7 +215,9 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
     """Train (or resume) a core (``model_cfg``: a config of :mod:`scoreoracle.models`); returns it.
 
     ``run_dir`` receives ``checkpoint.pt`` every ``cfg.checkpoint_minutes`` and at the end,
-    ``metrics.jsonl`` (one line per evaluation) and ``config.json``.  With ``resume=True`` the
+    ``metrics.jsonl`` (one line per evaluation), ``config.json`` and ``sessions.jsonl`` (one line per
+    call: the step it started at, the overrides/extensions it applied and the resulting config, so a run whose
+    configuration changed along the way keeps the record).  With ``resume=True`` the
     model, optimizer, step and data-stream state are restored and the stored ``TrainConfig`` is
     used with ``overrides`` applied (e.g. ``{"steps": 20000}``); ``extend`` grows the stored
     architecture (:func:`extend_core`, e.g. ``{"local_gaussian_iterations": 8}``).  ``max_minutes``
@@ -257,6 +259,10 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
     (run_dir / "config.json").write_text(json.dumps(
         {"model": model.config.to_dict(), "train": asdict(cfg),
          "parameters": model.n_parameters()}, indent=2))
+    with (run_dir / "sessions.jsonl").open("a") as sessions:
+        sessions.write(json.dumps({"step": step, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                   "resume": bool(resume), "overrides": overrides or {},
+                                   "extend": extend or {}, "train_config": asdict(cfg)}) + "\n")
     metrics = (run_dir / "metrics.jsonl").open("a")
     started = time.time() - elapsed  # training time summed over all sessions of this run
     session_start = time.time()
