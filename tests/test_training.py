@@ -1,10 +1,11 @@
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
 from scoreoracle.models import TransformerConfig, TransformerCore
-from scoreoracle.training.data import make_batch
+from scoreoracle.training.data import Batch, make_batch
 from scoreoracle.training.loop import TrainConfig, loss_terms, train
 
 TINY = TransformerConfig(dim=2, width=32, depth=2, heads=2, ffn=64)
@@ -220,3 +221,26 @@ def test_long_context_share_draws_sizes_above_the_range_and_leaves_other_runs_un
     share = sum(draw_context_size(some, 10, g) > 2048 for _ in range(2000)) / 2000
     assert 0.07 < share < 0.13
     assert min(draw_context_size(plain, 1000, g) for _ in range(20)) == 4000  # both ends at least 4d
+
+
+def test_data_space_score_loss_weighs_errors_as_the_protocol_does():
+    g = torch.Generator().manual_seed(1)
+    batch = make_batch(3, 2, 64, 16, generator=g)
+    error = torch.zeros_like(batch.score)
+    error[..., 0] = 0.3  # a score error along the first whitened axis only
+
+    def predict(context, queries):
+        return batch.log_f, batch.score + error
+
+    cfg = TrainConfig(relative_score_loss=True, huber_delta=1e6, alpha=0.0)
+    whitened = loss_terms(predict, batch, cfg)[2]
+    # the data map is the whitening's inverse: data-space labels are the whitened ones mapped back
+    assert batch.to_data.shape == (2, 3, 3)
+    data = replace(cfg, score_metric="data")
+    scaled = Batch(batch.context, batch.points, batch.log_f, batch.score, 5.0 * torch.eye(3).expand(2, 3, 3))
+    assert torch.allclose(loss_terms(predict, scaled, data)[2], whitened, rtol=1e-5)  # a scalar map: no change
+    shrink = torch.diag(torch.tensor([0.1, 1.0, 1.0])).expand(2, 3, 3)
+    shrunk = Batch(batch.context, batch.points, batch.log_f, batch.score, shrink)
+    assert loss_terms(predict, shrunk, data)[2] < 0.2 * whitened  # errors along a shrunk axis count less
+    with pytest.raises(ValueError, match="score_metric"):
+        loss_terms(predict, batch, replace(cfg, score_metric="raw"))

@@ -33,12 +33,14 @@ FAMILIES = ("gmm", "student_t", "warped")
 @dataclass
 class Batch:
     """Whitened training batch.  context (B, n, d); points (B, n + m, d) = context then fresh
-    queries; labels log_f (B, n + m) and score (B, n + m, d) in whitened coordinates."""
+    queries; labels log_f (B, n + m) and score (B, n + m, d) in whitened coordinates;
+    to_data (B, d, d) maps whitened scores to the distribution's own coordinates (s = s_w @ to_data)."""
 
     context: torch.Tensor
     points: torch.Tensor
     log_f: torch.Tensor
     score: torch.Tensor
+    to_data: torch.Tensor | None = None
 
 
 def random_distribution(family: str, batch: int, d: int, *, modes=(1, 10), generator=None):
@@ -70,7 +72,8 @@ def make_batch(d: int, batch: int, n: int, n_queries: int, *, family: str = "gmm
     w = fit_whitening(points[:, :n])
     log_f_w, score_w = w.whiten_outputs(log_f, score)
     z = w.apply(points)
-    return Batch(context=z[:, :n].float(), points=z.float(), log_f=log_f_w.float(), score=score_w.float())
+    return Batch(context=z[:, :n].float(), points=z.float(), log_f=log_f_w.float(), score=score_w.float(),
+                 to_data=w.matrix.transpose(-1, -2).float())
 
 
 def log_uniform_int(lo: int, hi: int, generator) -> int:
