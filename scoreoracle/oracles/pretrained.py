@@ -162,6 +162,10 @@ class FittedDiScoFormer(FittedOracle):
                     self.contexts.append(self.core.encode(z.to(self.dtype) @ frame, log_weights, n_eff,
                                                           self.chunk_size))
 
+    def __repr__(self):
+        core = f"checkpoint {self.source[0]!r}" if self.source else f"in-memory {self.core.architecture} core"
+        return super().__repr__().replace(">", f", {core}>")
+
     def _combine(self, outputs, z64):
         """Average the whitened outputs over frames and subsets (frame Q: s_w(z) = s'(zQ)·Qᵀ), add
         the standard normal log-density in float64, and map back to data space."""
