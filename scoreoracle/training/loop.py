@@ -32,6 +32,8 @@ from ..models.config import ConfigDict
 from ..whitening import fit_whitening
 from .data import Batch, draw_dimension, draw_family, log_uniform_int, make_batch
 
+SCORE_METRICS = ("whitened", "data")  # where TrainConfig.score_metric measures score errors
+
 
 @dataclass(frozen=True)
 class TrainConfig(ConfigDict):
@@ -66,6 +68,10 @@ class TrainConfig(ConfigDict):
     eval_every: int = 500
     eval_gmms: int = 16
 
+    def __post_init__(self):
+        if self.score_metric not in SCORE_METRICS:
+            raise ValueError(f"score_metric must be one of {SCORE_METRICS}, got {self.score_metric!r}")
+
 
 
 def loss_terms(model, batch: Batch, cfg: TrainConfig):
@@ -88,8 +94,6 @@ def loss_terms(model, batch: Batch, cfg: TrainConfig):
     score = batch.score
     if cfg.score_metric == "data":
         score_hat, score = score_hat @ batch.to_data, score @ batch.to_data
-    elif cfg.score_metric != "whitened":
-        raise ValueError(f"score_metric must be 'whitened' or 'data', got {cfg.score_metric!r}")
     per_point = F.huber_loss(score_hat, score, delta=cfg.huber_delta, reduction="none").sum(-1)  # (B, L)
     if cfg.relative_score_loss:
         scale = (score[:, :n] ** 2).sum(-1).mean(-1, keepdim=True) / score.shape[-1]
@@ -225,9 +229,9 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
     """Train (or resume) a core (``model_cfg``: a config of :mod:`scoreoracle.models`); returns it.
 
     ``run_dir`` receives ``checkpoint.pt`` every ``cfg.checkpoint_minutes`` and at the end,
-    ``metrics.jsonl`` (one line per evaluation), ``config.json`` and ``sessions.jsonl`` (one line per
-    call: the step it started at, the overrides/extensions it applied and the resulting config, so a run whose
-    configuration changed along the way keeps the record).  With ``resume=True`` the
+    ``metrics.jsonl`` (one line per evaluation), ``config.json`` and ``sessions.jsonl`` (one line
+    per call: its starting step, the overrides/extensions it applied and the resulting config, so
+    a run whose configuration changed along the way keeps the record).  With ``resume=True`` the
     model, optimizer, step and data-stream state are restored and the stored ``TrainConfig`` is
     used with ``overrides`` applied (e.g. ``{"steps": 20000}``); ``extend`` grows the stored
     architecture (:func:`extend_core`, e.g. ``{"local_gaussian_iterations": 8}``).  ``max_minutes``
