@@ -40,7 +40,7 @@ class Batch:
     points: torch.Tensor
     log_f: torch.Tensor
     score: torch.Tensor
-    to_data: torch.Tensor | None = None
+    to_data: torch.Tensor
 
 
 def random_distribution(family: str, batch: int, d: int, *, modes=(1, 10), generator=None):

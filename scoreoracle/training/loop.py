@@ -73,7 +73,6 @@ class TrainConfig(ConfigDict):
             raise ValueError(f"score_metric must be one of {SCORE_METRICS}, got {self.score_metric!r}")
 
 
-
 def loss_terms(model, batch: Batch, cfg: TrainConfig):
     """(total loss, log-density Huber, score Huber) on one batch.
 
@@ -113,7 +112,8 @@ def loss_terms(model, batch: Batch, cfg: TrainConfig):
 def draw_context_size(cfg: TrainConfig, d: int, generator) -> int:
     """n for one step: log-uniform in ``cfg.context_sizes`` (both ends at least 4d), or, for a
     ``cfg.long_context_share`` of the steps, log-uniform above that range up to ``cfg.long_context_max``
-    (those steps hold one sample set of up to 8192 points: ~10 s at d = 10, ~30 s at d = 100 on 2 cores)."""
+    (such a step holds one sample set; at 8192 points it takes ~10 s at d = 10, ~30 s at d = 100 on
+    2 cores)."""
     lo, hi = max(cfg.context_sizes[0], 4 * d), max(cfg.context_sizes[1], 4 * d)
     if cfg.long_context_share > 0 and torch.rand((), generator=generator).item() < cfg.long_context_share:
         lo, hi = hi, max(cfg.long_context_max, hi)
