@@ -22,20 +22,18 @@ from dataclasses import dataclass
 import torch
 
 from ..validation import check_positive_float, check_positive_int
-from .score_matching import compare, held_out_split, score_matching_loss
+from .score_matching import Comparison, compare, held_out_split, score_matching_loss
 
 
 @dataclass(frozen=True)
 class AdaptationReport:
-    """Held-out score-matching loss (mean over the held-out points, whitened coordinates) of the
-    original and the adapted core, the standard error of their paired difference, and whether the
-    adapted copy was kept."""
+    """Whether the adapted copy was kept and why, with the held-out score-matching comparison
+    behind the choice (whitened coordinates; reference = the original core, candidate = the
+    adapted one, NaN when training failed)."""
 
-    held_out_before: float
-    held_out_after: float
-    standard_error: float
     kept: bool
     reason: str
+    held_out: Comparison
 
 
 def consistency_loss(core, context, queries):
@@ -72,15 +70,16 @@ def adapt_core(core, z, steps: int = 4, *, lr: float = 1e-4, max_queries: int = 
     for _ in range(steps):
         opt.zero_grad()
         loss = consistency_loss(adapted, context, train)
-        if not torch.isfinite(loss):
-            return core, AdaptationReport(float(before.mean()), math.nan, math.nan, False, "non-finite training loss")
-        loss.backward()
-        opt.step()
-        if not all(bool(torch.isfinite(p).all()) for p in adapted.parameters()):
-            return core, AdaptationReport(float(before.mean()), math.nan, math.nan, False,
-                                          "non-finite weights (lr too large?)")
+        if torch.isfinite(loss):
+            loss.backward()
+            opt.step()
+        failure = ("non-finite training loss" if not torch.isfinite(loss) else
+                   None if all(bool(torch.isfinite(p).all()) for p in adapted.parameters()) else
+                   "non-finite weights (lr too large?)")
+        if failure is not None:
+            return core, AdaptationReport(False, failure, Comparison(float(before.mean()), math.nan, math.nan,
+                                                                      len(before)))
     result = compare(before, score_matching_loss(adapted.eval(), context, held))
-    report = (result.reference, result.candidate, result.standard_error)
     if not result.better:
-        return core, AdaptationReport(*report, False, "held-out score-matching loss did not fall significantly")
-    return adapted.to(original_dtype), AdaptationReport(*report, True, "held-out score-matching loss fell")
+        return core, AdaptationReport(False, "held-out score-matching loss did not fall significantly", result)
+    return adapted.to(original_dtype), AdaptationReport(True, "held-out score-matching loss fell", result)
