@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 import torch
 
 import scoreoracle
+from scoreoracle.distributions import GaussianMixture
 from scoreoracle.oracles import DiScoFormerOracle
 from scoreoracle.training.evaluation import TABLE5_FAMILY, TABLE5_MULTIPLIERS, evaluate_estimators
 
@@ -48,6 +48,17 @@ def cell(estimators, d, n, gmms, queries=1024):
             for name, r in t.items()}
 
 
+class _UnbiasedScoreMixture(GaussianMixture):
+    """A Gaussian mixture whose component scores are scaled by per-component factors (k,)."""
+
+    def __init__(self, weights, means, covariances, score_factors):
+        super().__init__(weights, means, covariances)
+        self.score_factors = score_factors
+
+    def _radial(self, q):
+        return -0.5 * q, self.score_factors.expand_as(q)
+
+
 def two_gaussians_fit(x, y):
     """Table 5 reference (x (n, d), y (m, d) float64 → log f (m,), score (m, d)): split the samples at
     their mean along the top principal axis (this family's two components lie far apart along it),
@@ -60,19 +71,11 @@ def two_gaussians_fit(x, y):
     centred = x - x.mean(0)
     axis = torch.linalg.eigh(centred.T @ centred)[1][:, -1]
     side = centred @ axis > 0
-    log_parts, scores = [], []
-    for half in (x[side], x[~side]):
-        k = len(half)
-        mean, cov = half.mean(0), torch.cov(half.T)
-        chol = torch.linalg.cholesky(cov)
-        diff = y - mean
-        white = torch.linalg.solve_triangular(chol, diff.T, upper=False).T
-        log_parts.append(math.log(k / n) - 0.5 * (white ** 2).sum(-1) - torch.log(torch.diagonal(chol)).sum()
-                         - 0.5 * d * math.log(2 * math.pi))
-        scores.append(-(k - d - 2) / (k - 1) * torch.cholesky_solve(diff.T, chol).T)
-    log_parts = torch.stack(log_parts)
-    resp = torch.softmax(log_parts, dim=0).unsqueeze(-1)
-    return torch.logsumexp(log_parts, dim=0), (resp * torch.stack(scores)).sum(0)
+    halves = (x[side], x[~side])
+    sizes = torch.tensor([len(h) for h in halves], dtype=x.dtype)
+    mixture = _UnbiasedScoreMixture(sizes / n, torch.stack([h.mean(0) for h in halves]),
+                                    torch.stack([torch.cov(h.T) for h in halves]), (sizes - d - 2) / (sizes - 1))
+    return mixture.log_density_and_score(y)
 
 
 def table5(oracle, gmms: int, n: int = 2048, queries: int = 256):
