@@ -4,7 +4,7 @@ the paper's Table 5 case.  (The core trains on every d in 1–100, so no d here 
 
 * dimensions with a per-dimension checkpoint (d = 1, 2, 3, 10; n = 256, 1024, 4096): the new core and the old checkpoint
   of that d on the same draws; the ratio that matters is best-h KDE / model;
-* large n (d = 2, 10; n = 16384, 65536): does the error keep falling with n;
+* large n (d = 2, 10; n = 4096, 16384, 65536 as nested prefixes of one draw): does the error keep falling with n;
 * dimensions without one (d = 4, 5, 7, 16, 32, 64, 100; n = 1024, 4096);
 * Table 5: d = 100, random two-component diagonal GMMs (means U[−3, 3]^d, variances U[0.2, 1]),
   n = 2048 context points, 256 queries, KDE at the bandwidth that minimises the true error.
@@ -22,7 +22,8 @@ import torch
 import scoreoracle
 from scoreoracle.distributions import GaussianMixture
 from scoreoracle.oracles import DiScoFormerOracle
-from scoreoracle.training.evaluation import TABLE5_FAMILY, TABLE5_MULTIPLIERS, evaluate_estimators
+from scoreoracle.training.evaluation import (TABLE5_FAMILY, TABLE5_MULTIPLIERS, evaluate_cells, evaluate_estimators,
+                                             protocol_cells)
 
 from _common import OUT, machine_note, markdown_table, write_section
 
@@ -40,12 +41,21 @@ def candidate(run: str | None):
     return DiScoFormerOracle(core, name=f"{run}@{state['step']}")
 
 
-def cell(estimators, d, n, gmms, queries=1024):
-    t = evaluate_estimators(estimators, d, n, gmms, n_queries=queries)
+def cell(estimators, d, n, gmms, queries=1024, cells=None):
+    """Errors and ratios to best-h KDE on a protocol cell, or on the given ``cells``."""
+    t = (evaluate_estimators(estimators, d, n, gmms, n_queries=queries) if cells is None
+         else evaluate_cells(estimators, cells))
     best = t["best-h kde"]
     return {name: {"rel_score": r["rel_score"], "logf_mse": r["logf_mse"],
                    "ratio": best["rel_score"] / r["rel_score"], "logf_ratio": best["logf_mse"] / r["logf_mse"]}
             for name, r in t.items()}
+
+
+def growing_samples(d, sizes, gmms, queries=512):
+    """For each n in ``sizes``, the cells of the same GMMs and queries with the first n of one draw
+    of max(sizes) samples: only n changes from row to row."""
+    cells = list(protocol_cells(d, max(sizes), gmms, queries))
+    return {n: [(x[:n], *rest) for x, *rest in cells] for n in sizes}
 
 
 class _UnbiasedScoreMixture(GaussianMixture):
@@ -109,8 +119,9 @@ def main(argv=None):
             print(markdown_table(["d", "n", "new %", "old %", "best-h KDE %", "Gauss %", "ratio new", "ratio old",
                                   "new/old", "log f new", "log f old", "log f KDE"], seen_rows[-1:]))
     for d in (2, 10):
-        for n in ((16384,) if args.quick else (4096, 16384, 65536)):
-            t = cell({"new": new.log_density_and_score}, d, n, max(2, gmms // 8), queries=512)
+        sizes = (4096, 16384) if args.quick else (4096, 16384, 65536)
+        for n, cells in growing_samples(d, sizes, max(2, gmms // 4)).items():
+            t = cell({"new": new.log_density_and_score}, d, n, None, cells=cells)
             results["large_n"].append({"d": d, "n": n, **t})
             large_rows.append([d, n, f"{t['new']['rel_score']:.2f}", f"{t['best-h kde']['rel_score']:.2f}",
                                f"{t['new']['logf_mse']:.3g}", f"{t['best-h kde']['logf_mse']:.3g}"])
@@ -142,7 +153,8 @@ def main(argv=None):
             "Dimensions with a per-dimension checkpoint:\n\n"
             + markdown_table(["d", "n", "new %", "old %", "best-h KDE %", "Gauss %", "ratio new", "ratio old",
                               "new/old", "log f MSE new", "log f MSE old", "log f MSE best-h"], seen_rows)
-            + "\n\nLarge n (the default settings):\n\n"
+            + f"\n\nLarge n (the default settings; {max(2, gmms // 4)} GMMs and 512 queries per d, the rows nested "
+              "prefixes of one draw, so only n changes):\n\n"
             + markdown_table(["d", "n", "new %", "best-h KDE %", "log f MSE new", "log f MSE best-h"], large_rows)
             + "\n\nDimensions without a per-dimension checkpoint:\n\n"
             + markdown_table(["d", "n", "new %", "best-h KDE %", "Gauss %", "ratio", "log f MSE new",

@@ -77,14 +77,22 @@ class PooledErrors:
 
 def evaluate_estimators(estimators: dict, d: int, n: int, n_gmms: int, *, n_queries: int = 1024,
                         seed: int = 0, kde_multipliers=BANDWIDTH_MULTIPLIERS, gmm_options=None) -> dict:
-    """Errors of every estimator on one protocol cell, plus Scott, best-h KDE (the best of
+    """Errors of every estimator on one protocol cell (:func:`protocol_cells`), see
+    :func:`evaluate_cells`."""
+    return evaluate_cells(estimators, protocol_cells(d, n, n_gmms, n_queries, seed, gmm_options), kde_multipliers)
+
+
+def evaluate_cells(estimators: dict, cells, kde_multipliers=BANDWIDTH_MULTIPLIERS) -> dict:
+    """Errors of every estimator pooled over ``cells`` (tuples (samples (n, d), queries (m, d),
+    exact log f (m,), exact score (m, d), ...)), plus Scott, best-h KDE (the best of
     ``kde_multipliers`` × Scott's factor) and Gaussian fit.
 
     ``estimators`` maps a name to ``f(samples, queries) -> (log f (m,), score (m, d))`` on
     float64 tensors.  Returns {name: {"rel_score": %, "logf_mse": float}}.
     """
     errors = PooledErrors()
-    for x, y, log_f, score, _ in protocol_cells(d, n, n_gmms, n_queries, seed, gmm_options):
+    for x, y, log_f, score, *_ in cells:
+        n, d = x.shape
         for name, estimate in estimators.items():
             errors.add(name, *estimate(x, y), log_f, score)
         errors.add("gaussian fit", *GaussianFitOracle().log_density_and_score(x, y), log_f, score)
