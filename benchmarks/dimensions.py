@@ -41,14 +41,17 @@ def candidate(run: str | None):
     return DiScoFormerOracle(core, name=f"{run}@{state['step']}")
 
 
-def cell(estimators, d, n, gmms, queries=1024, cells=None):
-    """Errors and ratios to best-h KDE on a protocol cell, or on the given ``cells``."""
-    t = (evaluate_estimators(estimators, d, n, gmms, n_queries=queries) if cells is None
-         else evaluate_cells(estimators, cells))
-    best = t["best-h kde"]
+def cell(estimators, d, n, gmms, queries=1024):
+    """Errors and ratios to best-h KDE on one protocol cell."""
+    return with_ratios(evaluate_estimators(estimators, d, n, gmms, n_queries=queries))
+
+
+def with_ratios(table):
+    """An :func:`evaluate_cells` table with each method's ratios to best-h KDE (score and log f)."""
+    best = table["best-h kde"]
     return {name: {"rel_score": r["rel_score"], "logf_mse": r["logf_mse"],
                    "ratio": best["rel_score"] / r["rel_score"], "logf_ratio": best["logf_mse"] / r["logf_mse"]}
-            for name, r in t.items()}
+            for name, r in table.items()}
 
 
 def growing_samples(d, sizes, gmms, queries=512):
@@ -59,14 +62,14 @@ def growing_samples(d, sizes, gmms, queries=512):
 
 
 class _UnbiasedScoreMixture(GaussianMixture):
-    """A Gaussian mixture whose component scores are scaled by per-component factors (k,)."""
+    """A Gaussian mixture whose component scores are scaled by per-component factors (..., k)."""
 
     def __init__(self, weights, means, covariances, score_factors):
         super().__init__(weights, means, covariances)
-        self.score_factors = score_factors
+        self.score_factors = torch.as_tensor(score_factors, dtype=self.means.dtype, device=self.means.device)
 
     def _radial(self, q):
-        return -0.5 * q, self.score_factors.expand_as(q)
+        return -0.5 * q, self.score_factors.unsqueeze(-2).expand_as(q)
 
 
 def two_gaussians_fit(x, y):
@@ -121,7 +124,7 @@ def main(argv=None):
     for d in (2, 10):
         sizes = (4096, 16384) if args.quick else (4096, 16384, 65536)
         for n, cells in growing_samples(d, sizes, max(2, gmms // 4)).items():
-            t = cell({"new": new.log_density_and_score}, d, n, None, cells=cells)
+            t = with_ratios(evaluate_cells({"new": new.log_density_and_score}, cells))
             results["large_n"].append({"d": d, "n": n, **t})
             large_rows.append([d, n, f"{t['new']['rel_score']:.2f}", f"{t['best-h kde']['rel_score']:.2f}",
                                f"{t['new']['logf_mse']:.3g}", f"{t['best-h kde']['logf_mse']:.3g}"])

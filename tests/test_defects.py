@@ -50,6 +50,16 @@ def test_adapt_with_a_huge_learning_rate_never_gives_non_finite_outputs(lr):
         np.testing.assert_array_equal(adapted.score(x, queries), original[1])
 
 
+def test_adapt_stopped_by_a_non_finite_loss_reports_it_and_keeps_the_original(monkeypatch, x2):
+    monkeypatch.setattr(adaptation, "consistency_loss", lambda core, context, queries: torch.tensor(math.nan))
+    oracle = DiScoFormerOracle(random_core(2))
+    adapted = oracle.adapt(x2, steps=2)
+    report = adapted.adaptation
+    assert not report.kept and report.reason == "non-finite training loss"
+    assert math.isfinite(report.held_out.reference) and math.isnan(report.held_out.candidate)
+    np.testing.assert_array_equal(adapted.score(x2), oracle.score(x2))
+
+
 @pytest.mark.parametrize("max_queries", [0, -5])
 def test_adapt_refuses_non_positive_max_queries(max_queries, x2):
     with pytest.raises(ValueError, match="max_queries"):

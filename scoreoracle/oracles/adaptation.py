@@ -29,11 +29,16 @@ from .score_matching import Comparison, compare, held_out_split, score_matching_
 class AdaptationReport:
     """Whether the adapted copy was kept and why, with the held-out score-matching comparison
     behind the choice (whitened coordinates; reference = the original core, candidate = the
-    adapted one, NaN when training failed)."""
+    adapted one; candidate and standard error NaN when training failed)."""
 
     kept: bool
     reason: str
     held_out: Comparison
+
+
+def _failed(reason: str, before) -> AdaptationReport:
+    """Report of an adaptation stopped by a non-finite loss or weight (before: held-out losses (m,))."""
+    return AdaptationReport(False, reason, Comparison(float(before.mean()), math.nan, math.nan, len(before)))
 
 
 def consistency_loss(core, context, queries):
@@ -70,15 +75,12 @@ def adapt_core(core, z, steps: int = 4, *, lr: float = 1e-4, max_queries: int = 
     for _ in range(steps):
         opt.zero_grad()
         loss = consistency_loss(adapted, context, train)
-        if torch.isfinite(loss):
-            loss.backward()
-            opt.step()
-        failure = ("non-finite training loss" if not torch.isfinite(loss) else
-                   None if all(bool(torch.isfinite(p).all()) for p in adapted.parameters()) else
-                   "non-finite weights (lr too large?)")
-        if failure is not None:
-            return core, AdaptationReport(False, failure, Comparison(float(before.mean()), math.nan, math.nan,
-                                                                      len(before)))
+        if not torch.isfinite(loss):
+            return core, _failed("non-finite training loss", before)
+        loss.backward()
+        opt.step()
+        if not all(bool(torch.isfinite(p).all()) for p in adapted.parameters()):
+            return core, _failed("non-finite weights (lr too large?)", before)
     result = compare(before, score_matching_loss(adapted.eval(), context, held))
     if not result.better:
         return core, AdaptationReport(False, "held-out score-matching loss did not fall significantly", result)

@@ -116,7 +116,8 @@ class DiScoFormerOracle(Oracle):
         on ``samples`` with the label-free consistency loss (see
         :func:`scoreoracle.oracles.adaptation.adapt_core` for the options and the guard that keeps
         the original weights unless adaptation lowers the held-out score-matching loss).  The
-        returned oracle's ``adaptation`` attribute reports that loss before and after."""
+        returned oracle's ``adaptation`` attribute reports that loss before and after
+        (``.adaptation.held_out.reference`` / ``.candidate``)."""
         fitted = self.fit(samples)
         if fitted.batch is not None:
             raise ValueError("adapt takes one sample set (n, d), not a batch")
