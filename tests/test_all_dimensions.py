@@ -132,9 +132,10 @@ def test_error_does_not_grow_with_n(all_d, d):
 @pytest.mark.slow
 def test_paper_table5_at_d100(all_d):
     """d = 100, two-component diagonal GMMs, n = 2048, 256 queries, 16 GMMs, against the KDE at
-    the best of 13 bandwidths by the true error: score MSE ≥ 2.5× and log-density MSE ≥ 15× lower
-    (the benchmark measures 3.1× and 32×; the paper's 6.5× and 37× are not reached: RESULTS.md)."""
+    the best of 13 bandwidths by the true error: log-density MSE ≥ 37× lower (the paper's ratio;
+    49× measured) and score MSE ≥ 2.5× lower (3.1× measured; the paper's 6.5× is not reached:
+    RESULTS.md)."""
     table = evaluate_estimators({"model": all_d.log_density_and_score}, 100, 2048, 16, n_queries=256,
                                 kde_multipliers=TABLE5_MULTIPLIERS, gmm_options=TABLE5_FAMILY)
     assert _ratio(table) >= 2.5, table
-    assert table["best-h kde"]["logf_mse"] >= 15 * table["model"]["logf_mse"], table
+    assert table["best-h kde"]["logf_mse"] >= 37 * table["model"]["logf_mse"], table
