@@ -40,6 +40,14 @@ def in_training_error(metrics: dict) -> str:
     return ", ".join(f"d={d}: {v:.1f}" for d, v in sorted(per_d.items())) or "–"
 
 
+def context_range(train_config: dict) -> str:
+    """The context sizes drawn, with the long-context share where the run had one (final configuration)."""
+    low, high = train_config["context_sizes"]
+    share = train_config.get("long_context_share", 0)
+    extra = f" (+{100 * share:.0f} % {high}–{train_config['long_context_max']})" if share else ""
+    return f"{low}–{high}{extra}"
+
+
 def report_rows(manifest: dict) -> list:
     rows = []
     for name, entry in sorted(manifest.items(), key=checkpoint_order):
@@ -51,7 +59,7 @@ def report_rows(manifest: dict) -> list:
         dim = entry.get("dim")
         rows.append([dim if dim is not None else "any", describe_model(card), f"{card['parameters']:,}",
                      card["steps"], f"{card['training_minutes']:.0f}", f"{seconds / card['steps']:.2f}",
-                     f"{tc['context_sizes'][0]}–{tc['context_sizes'][1]}", tc["tokens_per_batch"], tc.get("threads", 1),
+                     context_range(tc), tc["tokens_per_batch"], tc.get("threads", 1),
                      tc["alpha"],
                      in_training_error(last)])
     return rows
