@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+import scoreoracle
 import solvers.experiments as experiments
 from solvers.experiments import LANDAU_C
 
@@ -33,7 +34,6 @@ def kernel_throughput(n=4000, d=3, repeats=5):
 
 def step_split(sizes=(500, 2000, 8000), d=3):
     """Seconds per Heun step: oracle calls vs particle update (Landau, Maxwell)."""
-    import scoreoracle
     from scoreoracle import KDEOracle
     from solvers import landau_field
     rows = []
@@ -51,7 +51,10 @@ def step_split(sizes=(500, 2000, 8000), d=3):
 def validation(n_landau=2000, seeds=3):
     from solvers.exact import BKW
 
-    oracles = experiments.standard_oracles()
+    shipped = experiments.standard_oracles()
+    # the default oracle (per-dimension checkpoints at d = 2, 3) beside the all-dimension core
+    oracles = {"DiScoFormer": shipped.pop("DiScoFormer"),
+               "DiScoFormer, all-d core": scoreoracle.load(checkpoint="equivariant"), **shipped}
     sections = {}
     rows = [experiments.landau_anisotropic(oracles, n=n_landau, seed=seed)["oracles"] for seed in range(seeds)]
     table = [[k, f"{np.median([r[k]['relaxation_%'] for r in rows]):.1f}",

@@ -1,6 +1,6 @@
 """Speed: the oracle's log f + score against the closed-form Gaussian KDE (log f + score),
 n = m, same machine and threads, median of several runs; for each d the checkpoint ``load()``
-uses and the all-dimension checkpoint.
+uses and the all-dimension checkpoint (at its measured context limit and at 4096 points).
 
     python benchmarks/speed.py [--sizes 1000 10000] [--dims 2 3 10 100] [--repeats 3]
 """
@@ -16,6 +16,15 @@ import scoreoracle
 from scoreoracle import KDEOracle
 
 from _common import machine_note, markdown_table, median_time, write_section
+
+
+def _configurations(d: int, n: int) -> list:
+    """(checkpoint, context limit) pairs to time: the default checkpoint for d and the all-d core at
+    their measured limits, and the core also at 4096 points when its limit is larger (the speed setting)."""
+    pairs = dict.fromkeys([(scoreoracle.load().checkpoint_for(d), "auto"), ("equivariant", "auto")])
+    if n > 4096 and (scoreoracle.load(d, checkpoint="equivariant").context_limit or n) > 4096:
+        pairs[("equivariant", 4096)] = None
+    return list(pairs)
 
 
 def main(argv=None):
@@ -34,8 +43,8 @@ def main(argv=None):
             q = rng.normal(size=(n, d))
             t_kde32 = median_time(lambda: KDEOracle(dtype=torch.float32).log_density_and_score(x, q), args.repeats)
             t_kde64 = median_time(lambda: KDEOracle().log_density_and_score(x, q), args.repeats)
-            for name in dict.fromkeys([scoreoracle.load().checkpoint_for(d), "equivariant"]):
-                oracle = scoreoracle.load(d, checkpoint=name)
+            for name, limit in _configurations(d, n):
+                oracle = scoreoracle.load(d, checkpoint=name, context_limit=limit)
                 t_or = median_time(lambda: oracle.log_density_and_score(x, q), args.repeats)
                 t_self = median_time(lambda: oracle.log_density_and_score(x), args.repeats)
                 row = [d, n, name, oracle.context_limit or "none", f"{t_or:.3f}", f"{t_self:.3f}", f"{t_kde32:.3f}",
