@@ -44,7 +44,7 @@ def context_range(train_config: dict) -> str:
     """The context sizes drawn, with the long-context share where the run had one (final configuration)."""
     low, high = train_config["context_sizes"]
     share = train_config.get("long_context_share", 0)
-    extra = f" (+{100 * share:.0f} % {high}–{train_config['long_context_max']})" if share else ""
+    extra = f" (+{100 * share:g} % {high}–{train_config.get('long_context_max', high)})" if share else ""
     return f"{low}–{high}{extra}"
 
 
@@ -70,7 +70,8 @@ def main():
     body = ("## Training (2 CPU cores, runs resumed across sessions)\n\n"
             "s/step is wall-clock per optimizer step including data generation and evaluation, summed over "
             "all sessions, while the runs shared the machine with each other (2–4 at once) and with "
-            "development work, so it overstates the time of a run alone on the machine.\n\n"
+            "development work, so it overstates the time of a run alone on the machine.  Context n and α are "
+            "the run's final configuration (the model card's training log has the history).\n\n"
             + markdown_table(["d", "model", "parameters", "steps", "minutes", "s/step", "context n",
                               "tokens/batch", "threads", "α (final)", "in-training rel. score % (n=1024)"], rows))
     write_section("training", body)
