@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
 import scoreoracle
-from scoreoracle.training.evaluation import evaluate_estimators
+from scoreoracle.training.evaluation import evaluate_estimators, protocol_cells
 from scoreoracle.weights import model_card, read_manifest
 
 SHIPPED = {1, 2, 3, 10}
@@ -40,6 +41,25 @@ def test_checkpoint_beats_best_h_kde_on_fixed_seeds(d):
     assert table["model"]["rel_score"] < table["best-h kde"]["rel_score"], table
     assert table["model"]["logf_mse"] < table["best-h kde"]["logf_mse"], table
     assert table["model"]["rel_score"] < table["gaussian fit"]["rel_score"], table
+
+
+@pytest.mark.parametrize("d,checkpoint", [(2, "d2"), (2, "equivariant"), (6, "equivariant")])
+def test_score_head_is_more_accurate_than_the_gradient_of_the_log_density(d, checkpoint):
+    """The score ŝ is the model's own head, not ∇ log f̂: the two heads are trained together and
+    agree only to a few per cent, and the head is the better score (README, Autograd)."""
+    oracle = scoreoracle.load(d, checkpoint=checkpoint)
+    head = grad = gap = norm = 0.0
+    for x, y, _, s, *_ in protocol_cells(d, 1024, 4, 512, seed=123):
+        fitted = oracle.fit(x)
+        q = y.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(fitted.log_density(q).sum(), q)
+        s_hat = fitted.score(y)
+        head += ((s_hat - s) ** 2).sum().item()
+        grad += ((g - s) ** 2).sum().item()
+        gap += ((g - s_hat) ** 2).sum().item()
+        norm += (s ** 2).sum().item()
+    assert head < grad, (head / norm, grad / norm)
+    assert gap / norm < 0.15, gap / norm
 
 
 TARGETS = {1: 1.2, 2: 2.0, 3: 2.5, 10: 2.0}
