@@ -106,8 +106,10 @@ def check_queries(queries, dim: int, name: str = "queries", against: str = "samp
                              f"fit a batch of sample sets (B, n, d) to query batches")
         q = check_points(queries, name, allow_empty=True)
     if q.shape[-1] != dim:
+        one_point = (f"; a 1-D array is read as m points in d = 1 — for one point in d = {dim} pass it "
+                     f"as shape (1, {dim})" if np.ndim(queries) == 1 and len(queries) == dim else "")
         raise ValueError(f"{name} have dimension {q.shape[-1]} but {against} have dimension {dim}: "
-                         f"{name} must be (m, {dim})")
+                         f"{name} must be (m, {dim}){one_point}")
     return q
 
 

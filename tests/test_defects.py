@@ -400,6 +400,16 @@ def test_a_single_point_is_refused_without_suggesting_a_transpose(call):
     assert "transpos" not in message and ".T" not in message  # (2, 1) would not be valid either
 
 
+@pytest.mark.parametrize("as_type", [np.asarray, torch.tensor], ids=["numpy", "torch"])
+def test_one_query_as_a_1d_array_says_how_to_pass_it(as_type):
+    fitted = KDEOracle().fit(np.random.default_rng(0).normal(size=(60, 3)))
+    with pytest.raises(ValueError, match=r"read as m points in d = 1 .* shape \(1, 3\)"):
+        fitted.score(as_type([0.1, 0.2, 0.3]))
+    with pytest.raises(ValueError, match="dimension 1") as info:  # not d values: no such hint
+        fitted.score(as_type([0.1, 0.2]))
+    assert "read as" not in str(info.value)
+
+
 # --- g. empty queries, solver arguments, oracle output shapes ------------------------------------------
 
 @pytest.mark.parametrize("make", [KDEOracle, lambda: DiScoFormerOracle(random_core(2)), solvers.BlobOracle,
