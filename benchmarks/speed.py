@@ -14,6 +14,7 @@ import torch
 
 import scoreoracle
 from scoreoracle import KDEOracle
+from scoreoracle.weights import read_manifest
 
 from _common import machine_note, markdown_table, median_time, write_section
 
@@ -21,10 +22,10 @@ from _common import machine_note, markdown_table, median_time, write_section
 def _configurations(d: int, n: int) -> list:
     """(checkpoint, context limit) pairs to time: the default checkpoint for d and the all-d core at
     their measured limits, and the core also at 4096 points when its limit is larger (the speed setting)."""
-    pairs = dict.fromkeys([(scoreoracle.load().checkpoint_for(d), "auto"), ("equivariant", "auto")])
-    if n > 4096 and (scoreoracle.load(d, checkpoint="equivariant").context_limit or n) > 4096:
-        pairs[("equivariant", 4096)] = None
-    return list(pairs)
+    pairs = [(scoreoracle.load().checkpoint_for(d), "auto"), ("equivariant", "auto")]
+    if n > 4096 and (read_manifest()["equivariant"].get("context_limit") or n) > 4096:
+        pairs.append(("equivariant", 4096))
+    return list(dict.fromkeys(pairs))  # d without a checkpoint of its own: the core once
 
 
 def main(argv=None):
