@@ -97,3 +97,23 @@ def test_a_folder_routes_each_dimension_to_its_checkpoint_and_every_other_d_to_t
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="several all-dimension checkpoints"):
         scoreoracle.load(path=tmp_path)
+
+
+def test_a_retired_checkpoint_is_loadable_by_name_but_no_longer_answers_its_dimension(tmp_path, rng):
+    """``"retired": true`` in a per-dimension checkpoint's manifest entry hands its d to the
+    all-dimension core (routing, pinning, selection), while ``load(checkpoint=name)`` still works."""
+    all_d = EquivariantCore(EquivariantConfig(width=16, depth=1, heads=2, head_width=4, ffn=16))
+    own = random_core(2)
+    register(own, "d2", {"dim": 2}, tmp_path)
+    register(all_d, "every", {}, tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["d2"]["retired"] = True
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    x2 = rng.normal(size=(64, 2))
+    oracle = scoreoracle.load(path=tmp_path)
+    assert oracle.checkpoint_for(2) == "every" and "d2" not in repr(oracle)
+    np.testing.assert_array_equal(oracle.score(x2), DiScoFormerOracle(all_d).score(x2))
+    assert scoreoracle.load(2, path=tmp_path).name == "every"
+    assert oracle.select(x2).selection.comparison is None  # one checkpoint serves d = 2 now
+    np.testing.assert_array_equal(scoreoracle.load(checkpoint="d2", path=tmp_path).score(x2),
+                                  DiScoFormerOracle(own).score(x2))

@@ -104,11 +104,12 @@ def _draw(dist, n, seed):
 
 
 def test_adaptation_that_raises_the_true_error_is_refused():
-    """2-D Laplace, lr 1e-3, 8 steps: the adapted copy's true score MSE is 0.58 → 0.93 (measured with
-    the guard bypassed); the guard refuses it and the oracle answers with the original weights."""
+    """2-D Laplace, lr 1e-3, 8 steps, on the (retired) d = 2 checkpoint: the adapted copy's true
+    score MSE is 0.58 → 0.93 (measured with the guard bypassed); the guard refuses it and the
+    oracle answers with the original weights."""
     dist = Laplace(torch.zeros(2), torch.ones(2))
     x, y = _draw(dist, 1024, 0)
-    oracle = scoreoracle.load(2)
+    oracle = scoreoracle.load(checkpoint="d2")
     adapted = oracle.adapt(x, steps=8, lr=1e-3, seed=0)
     report = adapted.adaptation
     held_out = report.held_out
@@ -173,4 +174,4 @@ def test_the_router_with_frame_averaging_still_serves_every_d():
     router = scoreoracle.load(rotations=8)
     x = np.random.default_rng(0).normal(size=(64, 5))
     np.testing.assert_array_equal(router.score(x, x[:4]), scoreoracle.load(checkpoint="equivariant").score(x, x[:4]))
-    assert router.for_dim(2).rotations == 8
+    assert router.for_dim(3).rotations == 8

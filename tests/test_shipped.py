@@ -9,6 +9,7 @@ from scoreoracle.training.evaluation import evaluate_estimators, protocol_cells,
 from scoreoracle.weights import model_card, read_manifest
 
 SHIPPED = {1, 2, 3, 10}
+RETIRED = {1, 2}  # shipped, loadable by name, but d = 1, 2 are answered by the all-dimension core
 
 
 def test_every_promised_dimension_is_shipped_with_a_card():
@@ -23,11 +24,14 @@ def test_every_promised_dimension_is_shipped_with_a_card():
 
 def test_load_picks_the_checkpoint_from_the_samples_dimension(rng):
     oracle = scoreoracle.load()
+    assert {name for name, e in read_manifest().items() if e.get("retired")} == {f"d{d}" for d in RETIRED}
     for d in sorted(SHIPPED):
         x = rng.normal(size=(200, d))
-        assert oracle.checkpoint_for(d) == f"d{d}"
-        np.testing.assert_array_equal(oracle.score(x), scoreoracle.load(checkpoint=f"d{d}").score(x))
-    assert scoreoracle.load(2).dim == 2 and scoreoracle.load(2).name == "d2"
+        name = "equivariant" if d in RETIRED else f"d{d}"
+        assert oracle.checkpoint_for(d) == name
+        np.testing.assert_array_equal(oracle.score(x), scoreoracle.load(checkpoint=name).score(x))
+    assert scoreoracle.load(3).dim == 3 and scoreoracle.load(3).name == "d3"
+    assert scoreoracle.load(2).dim == 2 and scoreoracle.load(2).name == "equivariant"
 
 
 @pytest.mark.parametrize("d", sorted(SHIPPED))

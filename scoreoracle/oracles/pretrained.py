@@ -215,7 +215,9 @@ class PretrainedOracle(Oracle):
     """The checkpoints of a folder behind one oracle, chosen by the samples' d.
 
     A dimension with its own checkpoint uses it; every other d uses the folder's all-dimension
-    checkpoint when it has one (else it is refused).  :meth:`checkpoint_for` says which serves a
+    checkpoint when it has one (else it is refused).  A per-dimension checkpoint whose manifest
+    entry says ``"retired": true`` stays loadable by name but no longer answers its d: the
+    all-dimension checkpoint does.  :meth:`checkpoint_for` says which serves a
     d; :meth:`select` picks between a dimension's own checkpoint and the all-dimension one by
     their estimated score error on the data.  Checkpoints load lazily (and are hash-checked) the
     first time they are used.
@@ -226,7 +228,8 @@ class PretrainedOracle(Oracle):
         self.options = options
         self.device = resolve_device(options.get("device"))
         manifest = checkpoints.read_manifest(directory)
-        self._names = {e["dim"]: name for name, e in manifest.items() if _serves_one_dimension(e)}
+        self._names = {e["dim"]: name for name, e in manifest.items()
+                       if _serves_one_dimension(e) and not e.get("retired")}
         every_d = sorted(name for name, e in manifest.items() if not _serves_one_dimension(e))
         if len(every_d) > 1:
             raise ValueError(f"{directory or 'the package'} holds several all-dimension checkpoints {every_d}: "

@@ -147,7 +147,8 @@ def main(argv=None):
         from ..weights import read_manifest
         info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
                 "checkpoints": {name: {"dim": e.get("dim") or "any", "architecture": e.get("architecture"),
-                                       "context_limit": e.get("context_limit"), "default": bool(e.get("default"))}
+                                       "context_limit": e.get("context_limit"), "default": bool(e.get("default")),
+                                       "retired": bool(e.get("retired"))}
                                 for name, e in read_manifest().items()}}
         print(json.dumps(info, indent=2))
     return 0
