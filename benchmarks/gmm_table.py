@@ -82,6 +82,7 @@ def render(results) -> str:
               "ratio best-h/ours", "log f MSE ours", "log f MSE best-h", "log f MSE Gauss"]
     return ("## GMM protocol (paper Table 2): relative score MSE (%) and log-density MSE\n\n"
             f"Fresh queries (1024 per GMM) from the context GMM; all methods in the same run; {machine_note()}.\n"
+            f"DiScoFormer: `scoreoracle.load(d)`, i.e. {scoreoracle.load()!r}.\n"
             "best-h KDE picks its bandwidth multiplier (grid 0.5–2.8 × Scott, 10 values) per cell with the *true* "
             "error, separately for score and log-density.\n\n" + markdown_table(header, rows))
 
