@@ -36,7 +36,7 @@ def test_load_answers_every_dimension(rng):
         x = rng.normal(size=(max(64, 2 * d), d))
         log_f, score = oracle.log_density_and_score(x, x[:5])
         assert log_f.shape == (5,) and score.shape == (5, d) and np.isfinite(score).all()
-        assert oracle.checkpoint_for(d) == (f"d{d}" if d in (3, 10) else ALL_D)
+        assert oracle.checkpoint_for(d) == (f"d{d}" if d in (1, 3, 10) else ALL_D)
         assert repr(oracle.fit(x)).endswith(f"checkpoint {oracle.checkpoint_for(d)!r}>")  # which core answers
 
 
@@ -100,7 +100,7 @@ def test_every_dimension_levels(all_d, d, n):
     assert table["model"]["logf_mse"] < table["best-h kde"]["logf_mse"], table
 
 
-RETIRED = (1, 2)  # per-dimension checkpoints the core replaced: it matches them (RESULTS.md)
+RETIRED = (2,)  # the per-dimension checkpoint the core replaced: it matches it (RESULTS.md)
 
 
 @pytest.mark.slow
@@ -108,10 +108,10 @@ RETIRED = (1, 2)  # per-dimension checkpoints the core replaced: it matches them
 def test_seen_dimensions_levels(all_d, d, n):
     """At d = 1, 2, 3, 10, on the same draws as the per-dimension checkpoint: the all-d core is
     ≥ 1.5× below best-h KDE with log-density MSE below it (d = 1, n = 256: 0.043 vs 0.040 on
-    these draws, the retired d1 0.093 — below the checkpoint's and within 10 % of the KDE's);
-    where it replaced the checkpoint (d = 1, 2) its ratio to best-h KDE is ≥ 0.9× the
-    checkpoint's (the issue's no-regression bar; 0.91–1.20 here); at d = 3, 10 the per-dimension
-    checkpoints stay the default (0.73–0.94 here: RESULTS.md)."""
+    these draws, the d1 checkpoint 0.093 — below the checkpoint's and within 10 % of the KDE's);
+    where it replaced the checkpoint (d = 2) its ratio to best-h KDE is ≥ 0.9× the checkpoint's
+    (the issue's no-regression bar; 0.91–0.99 here).  d1 (0.94–1.20 here, but only level with
+    best-h KDE at n = 16384 where d1 beats it 1.14×), d3 and d10 (0.73–0.94) stay the default."""
     old = scoreoracle.load(checkpoint=f"d{d}")
     table = evaluate_estimators({"model": all_d.log_density_and_score, "old": old.log_density_and_score},
                                 d, n, 16, n_queries=512, seed=2)

@@ -9,7 +9,7 @@ from scoreoracle.training.evaluation import evaluate_estimators, protocol_cells,
 from scoreoracle.weights import model_card, read_manifest
 
 SHIPPED = {1, 2, 3, 10}
-RETIRED = {1, 2}  # shipped, loadable by name, but d = 1, 2 are answered by the all-dimension core
+RETIRED = {2}  # shipped, loadable by name, but d = 2 is answered by the all-dimension core
 
 
 def test_every_promised_dimension_is_shipped_with_a_card():
@@ -30,7 +30,7 @@ def test_load_picks_the_checkpoint_from_the_samples_dimension(rng):
         name = "equivariant" if d in RETIRED else f"d{d}"
         assert oracle.checkpoint_for(d) == name
         np.testing.assert_array_equal(oracle.score(x), scoreoracle.load(checkpoint=name).score(x))
-    assert scoreoracle.load(3).dim == 3 and scoreoracle.load(3).name == "d3"
+    assert scoreoracle.load(1).dim == 1 and scoreoracle.load(1).name == "d1"
     assert scoreoracle.load(2).dim == 2 and scoreoracle.load(2).name == "equivariant"
 
 
