@@ -100,7 +100,7 @@ def test_every_dimension_levels(all_d, d, n):
     assert table["model"]["logf_mse"] < table["best-h kde"]["logf_mse"], table
 
 
-RETIRED = (2,)  # the per-dimension checkpoint the core replaced: it matches it (RESULTS.md)
+RETIRED = {e["dim"] for e in read_manifest().values() if e.get("retired")}  # d the core took over: it must match
 
 
 @pytest.mark.slow
