@@ -58,7 +58,7 @@ def main(argv=None):
             table = evaluate_estimators({"discoformer": oracle.log_density_and_score,
                                          "em (true k)": em_estimator(d, n, gmms, args.queries, args.seed)},
                                         d, n, gmms, n_queries=args.queries, seed=args.seed)
-            row = {"d": d, "n": n, "gmms": gmms, **table}
+            row = {"d": d, "n": n, "gmms": gmms, "checkpoint": oracle.name, **table}
             results.append(row)
             print(json.dumps({"d": d, "n": n, **{k: round(v["rel_score"], 2) for k, v in table.items()}}), flush=True)
     OUT.mkdir(exist_ok=True)
@@ -76,13 +76,14 @@ def render(results) -> str:
     rows = []
     for r in results:
         ratio = r["best-h kde"]["rel_score"] / r["discoformer"]["rel_score"]
-        rows.append([r["d"], r["n"], r["gmms"], *[f"{r[m]['rel_score']:.2f}" for m in methods], f"**{ratio:.2f}**",
+        rows.append([r["d"], r["n"], r["gmms"], r["checkpoint"], *[f"{r[m]['rel_score']:.2f}" for m in methods],
+                     f"**{ratio:.2f}**",
                      *[f"{r[m]['logf_mse']:.3g}" for m in ("discoformer", "best-h kde", "gaussian fit")]])
-    header = ["d", "n", "GMMs", "DiScoFormer %", "Scott KDE %", "best-h KDE %", "Gaussian fit %", "EM true k %",
+    header = ["d", "n", "GMMs", "checkpoint", "DiScoFormer %", "Scott KDE %", "best-h KDE %", "Gaussian fit %", "EM true k %",
               "ratio best-h/ours", "log f MSE ours", "log f MSE best-h", "log f MSE Gauss"]
     return ("## GMM protocol (paper Table 2): relative score MSE (%) and log-density MSE\n\n"
             f"Fresh queries (1024 per GMM) from the context GMM; all methods in the same run; {machine_note()}.\n"
-            f"DiScoFormer: `scoreoracle.load(d)`, i.e. {scoreoracle.load()!r}.\n"
+            "DiScoFormer: `scoreoracle.load(d)` (the checkpoint that answered, per row).\n"
             "best-h KDE picks its bandwidth multiplier (grid 0.5–2.8 × Scott, 10 values) per cell with the *true* "
             "error, separately for score and log-density.\n\n" + markdown_table(header, rows))
 
