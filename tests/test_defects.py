@@ -36,7 +36,7 @@ def x2():
 @pytest.mark.parametrize("lr", [1e3, 1e2, 10.0])
 def test_adapt_with_a_huge_learning_rate_never_gives_non_finite_outputs(lr):
     rng = np.random.default_rng(1)
-    x = rng.normal(size=(200, 2))
+    x = rng.normal(size=(400, 2))
     queries = np.concatenate([x[:20], 10 * rng.normal(size=(20, 2)), 1e4 * rng.normal(size=(20, 2))])
     oracle = DiScoFormerOracle(random_core(2))
     adapted = oracle.adapt(x, lr=lr, max_queries=128)
@@ -50,14 +50,31 @@ def test_adapt_with_a_huge_learning_rate_never_gives_non_finite_outputs(lr):
         np.testing.assert_array_equal(adapted.score(x, queries), original[1])
 
 
-def test_adapt_stopped_by_a_non_finite_loss_reports_it_and_keeps_the_original(monkeypatch, x2):
+def test_adapt_stopped_by_a_non_finite_loss_reports_it_and_keeps_the_original(monkeypatch):
     monkeypatch.setattr(adaptation, "consistency_loss", lambda core, context, queries: torch.tensor(math.nan))
+    x = np.random.default_rng(0).normal(size=(300, 2))
     oracle = DiScoFormerOracle(random_core(2))
-    adapted = oracle.adapt(x2, steps=2)
+    adapted = oracle.adapt(x, steps=2)
     report = adapted.adaptation
     assert not report.kept and report.reason == "non-finite training loss"
     assert math.isfinite(report.held_out.reference) and math.isnan(report.held_out.candidate)
+    np.testing.assert_array_equal(adapted.score(x), oracle.score(x))
+
+
+def test_adapt_with_too_few_held_out_points_refuses_before_training(monkeypatch, x2):
+    """60 samples hold out 15 points: too few to judge, so no training step is taken; 256
+    samples hold out 64, enough."""
+    calls = []
+    original = adaptation.consistency_loss
+    monkeypatch.setattr(adaptation, "consistency_loss", lambda *args: calls.append(1) or original(*args))
+    oracle = DiScoFormerOracle(random_core(2))
+    adapted = oracle.adapt(x2, steps=2)
+    report = adapted.adaptation
+    assert not report.kept and report.held_out.points == 15 and not calls
+    assert report.reason.startswith("too few held-out points") and str(adaptation.MIN_HELD_OUT_TO_ADAPT) in report.reason
     np.testing.assert_array_equal(adapted.score(x2), oracle.score(x2))
+    report = oracle.adapt(np.random.default_rng(3).normal(size=(256, 2)), steps=2).adaptation
+    assert report.held_out.points == adaptation.MIN_HELD_OUT_TO_ADAPT and len(calls) == 2
 
 
 @pytest.mark.parametrize("max_queries", [0, -5])
