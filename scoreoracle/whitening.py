@@ -4,7 +4,9 @@ z = (x − m)·A with A = D^{-1/2} R^{-1/2}, where m and C are the (weighted) me
 D = diag(C) and R the correlation matrix; AAᵀ = C^{-1}.  Because any two matrices with AAᵀ = C^{-1}
 differ by an orthogonal factor, an affine map of the data turns the whitened points by an
 orthogonal matrix: translation and scaling are exact symmetries of any core, and a core that is
-exactly O(d)-equivariant makes every affine map one.  Densities and scores map back by
+exactly O(d)-equivariant makes every affine map one — in exact arithmetic.  For float32 cores,
+:func:`canonical_rotation` also fixes that orthogonal factor from the data, so every orientation
+of a data set reaches the core in the same coordinates.  Densities and scores map back by
 
     log f(x) = log f_w(z) + log|det A|,    ∇log f(x) = ∇log f_w(z)·Aᵀ.
 
@@ -40,6 +42,11 @@ class Whitening:
         """Map whitened-space log-density (..., m) and score (..., m, d) back to data space (float64)."""
         return (log_f_w.to(self.matrix.dtype) + self.log_det.unsqueeze(-1),
                 score_w.to(self.matrix.dtype) @ self.matrix.transpose(-1, -2))
+
+    def rotated(self, rotation):
+        """The same whitening followed by an orthogonal map (..., d, d): z ↦ z·rotation (|det| = 1,
+        so log_det is unchanged)."""
+        return Whitening(mean=self.mean, matrix=self.matrix @ rotation.to(self.matrix.dtype), log_det=self.log_det)
 
     def whiten_outputs(self, log_f, score):
         """Inverse of :meth:`unwhiten_outputs`: data-space labels → whitened-space labels."""
@@ -85,3 +92,22 @@ def fit_whitening(samples: torch.Tensor, weights: torch.Tensor | None = None) ->
     matrix = inv_sqrt_corr / sigma.unsqueeze(-1)  # D^{-1/2} R^{-1/2}
     log_det = -torch.log(std).sum(-1) - torch.log(scale).sum(-1) - 0.5 * torch.log(evals).sum(-1)
     return Whitening(mean=mean, matrix=matrix, log_det=log_det)
+
+
+def canonical_rotation(z: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """An orthogonal frame (..., d, d) fixed by whitened points z (..., n, d) themselves, float64:
+    the eigenvectors of the fourth-moment matrix Σ wⱼ‖zⱼ‖² zⱼzⱼᵀ (ascending eigenvalues), each
+    signed so the points' third moment along it is ≥ 0.  Turning z by any orthogonal Q turns the
+    frame by Qᵀ, so z·frame does not change: the same data in any orientation reaches a core in
+    the same coordinates, and float32 rounding no longer depends on the orientation (an exactly
+    O(d)-equivariant core gives the same answer in every frame, up to that rounding)."""
+    z = z.to(torch.float64)
+    n = z.shape[-2]
+    w = torch.full(z.shape[:-1], 1.0 / n, dtype=z.dtype, device=z.device) if weights is None \
+        else weights.to(z.dtype)
+    weighted = z * (w * (z * z).sum(-1)).unsqueeze(-1)
+    fourth = weighted.transpose(-1, -2) @ z
+    frame = torch.linalg.eigh(0.5 * (fourth + fourth.transpose(-1, -2)))[1]
+    third = (w.unsqueeze(-1) * (z @ frame) ** 3).sum(-2)  # (..., d)
+    return frame * torch.where(third < 0, -1.0, 1.0).unsqueeze(-2)
+

@@ -21,7 +21,7 @@ from ..distributions import random_rotations
 from ..fingerprint import fingerprint
 from ..gaussian import standard_normal_log_density
 from ..validation import check_dimension, check_positive_int, check_samples, effective_sample_size, resolve_device
-from ..whitening import fit_whitening
+from ..whitening import canonical_rotation, fit_whitening
 from .adaptation import adapt_core
 from .score_matching import Comparison, compare, held_out_split, score_matching_loss
 
@@ -75,6 +75,7 @@ class DiScoFormerOracle(Oracle):
             if core_dim is not None and dim != core_dim:
                 raise ValueError(f"this checkpoint serves d = {core_dim} only, not d = {dim}")
         self.dims = None if (dim or core_dim) is None else (dim or core_dim,)
+        self.equivariant_core = core_dim is None  # exactly O(d)-equivariant: fed the canonical frame
         if core_dim is None and self.rotations != 1:
             raise ValueError("rotations > 1 averages a per-dimension core over rotated frames; the "
                              "equivariant core is exactly rotation-invariant, so use rotations=1")
@@ -148,6 +149,8 @@ class FittedDiScoFormer(FittedOracle):
         x = samples if self.batch is not None else samples.unsqueeze(0)  # (B, n, d)
         w = None if weights is None else (weights if self.batch is not None else weights.unsqueeze(0))
         self.whitening = fit_whitening(x, w)
+        if oracle.equivariant_core:  # same coordinates in any orientation: rounding does not depend on it
+            self.whitening = self.whitening.rotated(canonical_rotation(self.whitening.apply(x), w))
         self.z64 = self.whitening.apply(x)
         self.frames = oracle._frames(self.dim)
         self.subsets = oracle._context_subsets(self.n, self.dim, w)
