@@ -5,8 +5,9 @@ D = diag(C) and R the correlation matrix; AAᵀ = C^{-1}.  Because any two matri
 differ by an orthogonal factor, an affine map of the data turns the whitened points by an
 orthogonal matrix: translation and scaling are exact symmetries of any core, and a core that is
 exactly O(d)-equivariant makes every affine map one — in exact arithmetic.  For float32 cores,
-:func:`canonical_rotation` also fixes that orthogonal factor from the data, so every orientation
-of a data set reaches the core in the same coordinates.  Densities and scores map back by
+:meth:`Whitening.refined` removes the conditioning-amplified round-off and :func:`canonical_rotation`
+fixes that orthogonal factor from the data, so every affine image of a data set reaches the core in
+the same coordinates (to float64 round-off).  Densities and scores map back by
 
     log f(x) = log f_w(z) + log|det A|,    ∇log f(x) = ∇log f_w(z)·Aᵀ.
 
@@ -42,6 +43,13 @@ class Whitening:
         """Map whitened-space log-density (..., m) and score (..., m, d) back to data space (float64)."""
         return (log_f_w.to(self.matrix.dtype) + self.log_det.unsqueeze(-1),
                 score_w.to(self.matrix.dtype) @ self.matrix.transpose(-1, -2))
+
+    def refined(self, x, weights=None):
+        """The same whitening with its matrix corrected to round-off: whitening its own output
+        (covariance ≈ I, so well conditioned) removes the κ(C)-amplified error of the first pass,
+        up to an orthogonal factor.  x (..., n, d) the samples it was fitted to, weights as there."""
+        second = fit_whitening(self.apply(x), weights)
+        return Whitening(mean=self.mean, matrix=self.matrix @ second.matrix, log_det=self.log_det + second.log_det)
 
     def rotated(self, rotation):
         """The same whitening followed by an orthogonal map (..., d, d): z ↦ z·rotation (|det| = 1,

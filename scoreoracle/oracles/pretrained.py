@@ -149,7 +149,8 @@ class FittedDiScoFormer(FittedOracle):
         x = samples if self.batch is not None else samples.unsqueeze(0)  # (B, n, d)
         w = None if weights is None else (weights if self.batch is not None else weights.unsqueeze(0))
         self.whitening = fit_whitening(x, w)
-        if oracle.equivariant_core:  # same coordinates in any orientation: rounding does not depend on it
+        if oracle.equivariant_core:  # every affine image of x reaches the core in the same coordinates
+            self.whitening = self.whitening.refined(x, w)  # (to round-off, not to κ(C)·round-off)
             self.whitening = self.whitening.rotated(canonical_rotation(self.whitening.apply(x), w))
         self.z64 = self.whitening.apply(x)
         self.frames = oracle._frames(self.dim)
