@@ -117,5 +117,4 @@ def canonical_rotation(z: torch.Tensor, weights: torch.Tensor | None = None) -> 
     fourth = weighted.transpose(-1, -2) @ z
     frame = torch.linalg.eigh(0.5 * (fourth + fourth.transpose(-1, -2)))[1]
     third = (w.unsqueeze(-1) * (z @ frame) ** 3).sum(-2)  # (..., d)
-    return frame * torch.where(third < 0, -1.0, 1.0).unsqueeze(-2)
-
+    return frame * torch.where(third < 0, -1.0, 1.0).to(frame.dtype).unsqueeze(-2)
