@@ -530,6 +530,26 @@ def test_equivariant_core_is_affine_equivariant_through_the_oracle(d):
         np.testing.assert_allclose(s2, s_at @ inv_t, rtol=0, atol=tol * np.abs(s_at @ inv_t).max())
 
 
+@pytest.mark.parametrize("kind", sorted(CORES))
+@pytest.mark.parametrize("case", ["plain", "weighted", "subsets"])
+def test_shuffling_the_samples_shuffles_the_outputs_exactly_in_float32(kind, case):
+    """The context is encoded in a canonical order, so the float32 attention sums (and the
+    context subsets) do not depend on the order the samples came in: queries get the same answer
+    and the samples' own outputs follow the shuffle, to float64 round-off in the whitening."""
+    x, w, q = weighted_data(D, n=300)
+    core = CORES[kind]().float()
+    oracle = scoreoracle.DiScoFormerOracle(core, context_limit=200 if case == "subsets" else None)
+    weights = w if case == "weighted" else None
+    shuffle = np.random.default_rng(5).permutation(len(x))
+    for points in (q, None):
+        before = oracle.log_density_and_score(x, points, weights=weights)
+        after = oracle.log_density_and_score(x[shuffle], points,
+                                             weights=None if weights is None else weights[shuffle])
+        order = slice(None) if points is not None else shuffle
+        for b, a in zip(before, after):
+            np.testing.assert_allclose(a, b[order], rtol=0, atol=1e-9 * np.abs(b).max())
+
+
 # --- 8. the runtime does not import the training code ------------------------------------------
 
 def test_load_imports_no_training_code():

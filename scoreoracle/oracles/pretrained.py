@@ -153,12 +153,17 @@ class FittedDiScoFormer(FittedOracle):
             self.whitening = self.whitening.refined(x, w)  # (to round-off, not to κ(C)·round-off)
             self.whitening = self.whitening.rotated(canonical_rotation(self.whitening.apply(x), w))
         self.z64 = self.whitening.apply(x)
+        # the context in a canonical order (by first whitened coordinate): attention sums, and the
+        # context subsets drawn below, then do not depend on the order the samples came in
+        self.order = torch.argsort(self.z64[..., 0], dim=-1, stable=True)  # (B, n)
+        z_sorted = _along_samples(self.z64, self.order)
+        w = None if w is None else torch.gather(w, -1, self.order)
         self.frames = oracle._frames(self.dim)
         self.subsets = oracle._context_subsets(self.n, self.dim, w)
         self.contexts = []
         with torch.no_grad():
             for subset in self.subsets:
-                z = self.z64 if subset is None else self.z64[:, subset]
+                z = z_sorted if subset is None else z_sorted[:, subset]
                 ws = None if w is None else (w if subset is None else w[:, subset])
                 ws = None if ws is None else ws / ws.sum(-1, keepdim=True)
                 n_eff = effective_sample_size(None if ws is None else ws[0], z.shape[1])  # weighted: one set
@@ -189,7 +194,10 @@ class FittedDiScoFormer(FittedOracle):
     def _at_samples(self):
         if self.subsets != [None]:  # the samples are not all context tokens: query them
             return self._evaluate_all(self.samples)
-        return self._combine([self.core.at_context(ctx) for ctx in self.contexts], self.z64)
+        unsort = torch.argsort(self.order, dim=-1)  # context order → the samples' order
+        outputs = [(torch.gather(ctx_f, -1, unsort), _along_samples(ctx_s, unsort))
+                   for ctx_f, ctx_s in (self.core.at_context(ctx) for ctx in self.contexts)]
+        return self._combine(outputs, self.z64)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -202,6 +210,11 @@ class FittedDiScoFormer(FittedOracle):
         if self.core is None:
             name, directory = self.source
             self.core = checkpoints.cached_checkpoint(name, directory, str(self.device), str(self.dtype))
+
+
+def _along_samples(points, index):
+    """points (B, n, d) reordered along n by index (B, n)."""
+    return torch.gather(points, 1, index.unsqueeze(-1).expand(-1, -1, points.shape[-1]))
 
 
 @dataclass(frozen=True)
