@@ -75,10 +75,14 @@ class DiScoFormerOracle(Oracle):
             if core_dim is not None and dim != core_dim:
                 raise ValueError(f"this checkpoint serves d = {core_dim} only, not d = {dim}")
         self.dims = None if (dim or core_dim) is None else (dim or core_dim,)
-        self.equivariant_core = core_dim is None  # exactly O(d)-equivariant: fed the canonical frame
         if core_dim is None and self.rotations != 1:
             raise ValueError("rotations > 1 averages a per-dimension core over rotated frames; the "
                              "equivariant core is exactly rotation-invariant, so use rotations=1")
+
+    @property
+    def equivariant_core(self) -> bool:
+        """The core serves every d, exactly O(d)-equivariant: fits hand it the canonical frame."""
+        return getattr(self.core.config, "dim", None) is None
 
     @property
     def dim(self) -> int | None:
