@@ -159,9 +159,10 @@ class FittedDiScoFormer(FittedOracle):
         self.z64 = self.whitening.apply(x)
         # the context in a canonical order (by first whitened coordinate): attention sums, and the
         # context subsets drawn below, then do not depend on the order the samples came in
-        self.order = torch.argsort(self.z64[..., 0], dim=-1, stable=True)  # (B, n)
-        z_sorted = _along_samples(self.z64, self.order)
-        w = None if w is None else torch.gather(w, -1, self.order)
+        order = torch.argsort(self.z64[..., 0], dim=-1, stable=True)  # (B, n)
+        self.sample_order = torch.argsort(order, dim=-1)  # context order → the samples' order
+        z_sorted = _along_samples(self.z64, order)
+        w = None if w is None else torch.gather(w, -1, order)
         self.frames = oracle._frames(self.dim)
         self.subsets = oracle._context_subsets(self.n, self.dim, w)
         self.contexts = []
@@ -198,8 +199,8 @@ class FittedDiScoFormer(FittedOracle):
     def _at_samples(self):
         if self.subsets != [None]:  # the samples are not all context tokens: query them
             return self._evaluate_all(self.samples)
-        unsort = torch.argsort(self.order, dim=-1)  # context order → the samples' order
-        outputs = [(torch.gather(ctx_f, -1, unsort), _along_samples(ctx_s, unsort))
+        back = self.sample_order
+        outputs = [(torch.gather(ctx_f, -1, back), _along_samples(ctx_s, back))
                    for ctx_f, ctx_s in (self.core.at_context(ctx) for ctx in self.contexts)]
         return self._combine(outputs, self.z64)
 
