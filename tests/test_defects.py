@@ -545,3 +545,26 @@ def test_weighted_context_subsets_skip_zero_weights(x2):
     log_f, score = oracle.fit(x, weights=w).log_density_and_score(x[:5])
     np.testing.assert_allclose(score, DiScoFormerOracle(random_core(2)).fit(x[:40]).score(x[:5]), rtol=1e-5, atol=1e-5)
     assert np.isfinite(log_f).all()
+
+
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_far_queries_get_a_decreasing_density_and_an_inward_score(d):
+    """Beyond every sample a core extrapolates (the all-d core's log f̂ turned upward from ~6× the
+    samples' radius and its score outward from ~10×); the oracle fades into the Gaussian fit there."""
+    x = np.random.default_rng(1).normal(size=(300, d))
+    fitted = scoreoracle.load().fit(x)
+    direction = np.ones(d) / np.sqrt(d)
+    log_f, score = fitted.log_density_and_score(np.geomspace(1, 1e4, 40)[:, None] * 4 * direction)
+    assert np.isfinite(log_f).all() and np.isfinite(score).all()
+    assert (np.diff(log_f) < 0).all()
+    assert (score @ direction < 0).all()
+
+
+def test_far_field_weight_is_one_within_reach_zero_beyond_and_smooth_between():
+    from scoreoracle.oracles.pretrained import FAR_FIELD, far_field_weight
+    inner, outer = FAR_FIELD
+    radii = torch.linspace(0, 3 * outer, 301, dtype=torch.float64)
+    weight = far_field_weight(radii[:, None] * torch.tensor([[0.6, 0.8]], dtype=torch.float64), torch.tensor([1.0]))
+    assert (weight[radii <= inner] == 1).all() and (weight[radii >= outer] == 0).all()
+    assert (weight.diff() <= 0).all()
+    assert float(far_field_weight(torch.tensor([[0.5 * (inner + outer)]]), torch.tensor([1.0]))) == pytest.approx(0.5)

@@ -25,6 +25,20 @@ from ..whitening import canonical_rotation, fit_whitening
 from .adaptation import adapt_core
 from .score_matching import Comparison, compare, held_out_split, score_matching_loss
 
+FAR_FIELD = (1.0, 2.0)
+"""Whitened radii, in multiples of the samples' largest, between which the core's answer fades into
+the Gaussian fit's: beyond every sample the core extrapolates (measured: log f̂ turning upward and
+the score outward from ~6× that radius), the fit's tail is normalisable and points inward."""
+
+
+def far_field_weight(z, radius):
+    """Weight (..., m) of the core's answer at whitened points z (..., m, d), given the samples'
+    largest whitened radius (..., 1): 1 within ``FAR_FIELD[0]``·radius, 0 beyond ``FAR_FIELD[1]``·radius,
+    between a polynomial with two continuous derivatives (so the score's divergence stays continuous)."""
+    inner, outer = FAR_FIELD
+    t = ((z.norm(dim=-1) / radius - inner) / (outer - inner)).clamp(0, 1)
+    return 1 - t ** 3 * (10 - 15 * t + 6 * t * t)
+
 
 class DiScoFormerOracle(Oracle):
     """Oracle backed by one DiScoFormer core (identified by its weights, not by where they were read).
@@ -157,6 +171,8 @@ class FittedDiScoFormer(FittedOracle):
             self.whitening = self.whitening.refined(x, w)  # (to round-off, not to κ(C)·round-off)
             self.whitening = self.whitening.rotated(canonical_rotation(self.whitening.apply(x), w))
         self.z64 = self.whitening.apply(x)
+        radii = self.z64.norm(dim=-1) if w is None else self.z64.norm(dim=-1).masked_fill(w <= 0, 0)
+        self.radius = radii.amax(-1, keepdim=True)  # (B, 1) the samples' reach (positive weight only)
         # the context in a canonical order (by first whitened coordinate): attention sums, and the
         # context subsets drawn below, then do not depend on the order the samples came in
         order = torch.argsort(self.z64[..., 0], dim=-1, stable=True)  # (B, n)
@@ -182,12 +198,15 @@ class FittedDiScoFormer(FittedOracle):
         return super().__repr__().replace(">", f", {core}>")
 
     def _combine(self, outputs, z64):
-        """Average the whitened outputs over frames and subsets (frame Q: s_w(z) = s'(zQ)·Qᵀ), add
-        the standard normal log-density in float64, and map back to data space."""
+        """Average the whitened outputs over frames and subsets (frame Q: s_w(z) = s'(zQ)·Qᵀ), fade
+        them into the Gaussian fit's (log N(z; 0, I), −z) beyond the samples' reach
+        (:data:`FAR_FIELD`), add the standard normal log-density in float64, and map back to data space."""
         frames = self.frames.repeat(len(self.subsets), 1, 1)
         excess = sum(o[0] for o in outputs).to(torch.float64) / len(outputs)
-        score = sum(o[1] @ frame.T for o, frame in zip(outputs, frames)) / len(outputs)
-        log_f, score = self.whitening.unwhiten_outputs(standard_normal_log_density(z64) + excess, score)
+        score = sum(o[1] @ frame.T for o, frame in zip(outputs, frames)).to(torch.float64) / len(outputs)
+        weight = far_field_weight(z64, self.radius)
+        score = weight.unsqueeze(-1) * score - (1 - weight).unsqueeze(-1) * z64
+        log_f, score = self.whitening.unwhiten_outputs(standard_normal_log_density(z64) + weight * excess, score)
         return (log_f, score) if self.batch is not None else (log_f[0], score[0])
 
     def _evaluate(self, q):
