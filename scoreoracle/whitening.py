@@ -76,7 +76,8 @@ def fit_whitening(samples: torch.Tensor, weights: torch.Tensor | None = None) ->
     if not bool(torch.isfinite(mean).all()):
         raise SingularSamplesError("the samples' mean overflows float64: values are too large to whiten")
     xc = x - mean
-    scale = xc.abs().amax(-2)  # (..., d) largest deviation per coordinate
+    # (..., d) largest deviation per coordinate among the samples that carry weight
+    scale = torch.where((w > 0).unsqueeze(-1), xc.abs(), 0.0).amax(-2)
     if bool((scale <= 1e-13 * mean.abs().squeeze(-2)).any()):  # zero up to the mean's round-off
         raise SingularSamplesError("samples have a constant coordinate (zero variance): "
                                    "the covariance is singular and cannot be whitened")

@@ -568,3 +568,13 @@ def test_far_field_weight_is_one_within_reach_zero_beyond_and_smooth_between():
     assert (weight[radii <= inner] == 1).all() and (weight[radii >= outer] == 0).all()
     assert (weight.diff() <= 0).all()
     assert float(far_field_weight(torch.tensor([[0.5 * (inner + outer)]]), torch.tensor([1.0]))) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("make", [GaussianFitOracle, KDEOracle, scoreoracle.load])
+def test_a_constant_coordinate_among_the_weighted_samples_is_singular(make):
+    """Zero-weight samples spread that coordinate; the weighted covariance is singular all the same
+    (it used to pass on the round-off of the weighted mean and give scores of 1e16)."""
+    x = np.random.default_rng(0).normal(size=(200, 2))
+    x[:100, 1] = 0.1
+    with pytest.raises(scoreoracle.SingularSamplesError, match="constant coordinate"):
+        make().fit(x, weights=np.r_[np.ones(100), np.zeros(100)])
