@@ -578,3 +578,14 @@ def test_a_constant_coordinate_among_the_weighted_samples_is_singular(make):
     x[:100, 1] = 0.1
     with pytest.raises(scoreoracle.SingularSamplesError, match="constant coordinate"):
         make().fit(x, weights=np.r_[np.ones(100), np.zeros(100)])
+
+
+def test_shipped_weights_are_frozen_and_query_gradients_still_flow():
+    """Differentiating an answer gives gradients for the queries and leaves the shared core alone."""
+    oracle = scoreoracle.load()
+    x = np.random.default_rng(0).normal(size=(100, 2))
+    queries = torch.tensor(x[:5], requires_grad=True)
+    oracle.fit(x).score(queries).sum().backward()
+    assert queries.grad is not None and torch.isfinite(queries.grad).all()
+    core = oracle.for_dim(2).core
+    assert all(not p.requires_grad and p.grad is None for p in core.parameters())

@@ -76,7 +76,7 @@ def adapt_core(core, z, steps: int = 4, *, lr: float = 1e-4, max_queries: int = 
     held, context = held_out_split(z.detach().to(torch.float32), held_out_fraction, max_queries, max_context, seed)
     train = context[:, :max_queries]
     original_dtype = next(core.parameters()).dtype
-    adapted = copy.deepcopy(core).to(torch.float32).eval()
+    adapted = copy.deepcopy(core).to(torch.float32).eval().requires_grad_(True)  # shipped cores come frozen
     before = score_matching_loss(adapted, context, held)
     if len(before) < MIN_HELD_OUT_TO_ADAPT:
         return core, _refused(f"too few held-out points to judge an adaptation ({len(before)} < "
@@ -95,4 +95,5 @@ def adapt_core(core, z, steps: int = 4, *, lr: float = 1e-4, max_queries: int = 
     result = compare(before, score_matching_loss(adapted.eval(), context, held))
     if not result.better:
         return core, AdaptationReport(False, "held-out score-matching loss did not fall significantly", result)
-    return adapted.to(original_dtype), AdaptationReport(True, "held-out score-matching loss fell", result)
+    return adapted.to(original_dtype).requires_grad_(False), AdaptationReport(True, "held-out score-matching loss fell",
+                                                                               result)

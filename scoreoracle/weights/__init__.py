@@ -71,7 +71,7 @@ def load_weights(path, expected_sha256: str | None):
                          "tag and model config (export checkpoints with `scoreoracle export`)")
     core = build_core(meta["architecture"], json.loads(meta["model_config"]))
     core.load_state_dict(load_file(str(path)))
-    return core.eval()
+    return core.eval().requires_grad_(False)  # frozen: gradients of answers flow to queries only
 
 
 def load_checkpoint(name: str, directory: Path | None = None):
