@@ -589,3 +589,21 @@ def test_shipped_weights_are_frozen_and_query_gradients_still_flow():
     assert queries.grad is not None and torch.isfinite(queries.grad).all()
     core = oracle.for_dim(2).core
     assert all(not p.requires_grad and p.grad is None for p in core.parameters())
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("chunk_size", 0, "chunk_size must be a positive integer"),
+    ("ensembles", 0, "ensembles must be a positive integer"),
+    ("seed", -1, "seed must be a non-negative integer"),
+    ("context_limit", "Auto", 'context_limit must be "auto", None or a positive integer'),
+])
+def test_load_refuses_bad_options_at_once(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        scoreoracle.load(**{option: value})
+
+
+@pytest.mark.parametrize("dim", [None, 2, 5])
+def test_rotations_are_ignored_by_the_all_dimension_core_whichever_way_it_is_loaded(dim):
+    """load()'s docstring: the all-dimension core, exactly invariant, always uses one frame."""
+    x = np.random.default_rng(0).normal(size=(100, 5 if dim is None else dim))
+    assert scoreoracle.load(dim, rotations=4).fit(x).score(x[:3]).shape == (3, x.shape[1])

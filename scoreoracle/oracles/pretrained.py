@@ -266,7 +266,7 @@ class PretrainedOracle(Oracle):
 
     def __init__(self, directory=None, **options):
         self.directory = directory
-        self.options = options
+        self.options = _checked_options(options)
         self.device = resolve_device(options.get("device"))
         manifest = checkpoints.read_manifest(directory)
         self._names = {e["dim"]: name for name, e in manifest.items()
@@ -363,6 +363,22 @@ def _source(name: str, directory) -> tuple:
     return name, None if directory is None else str(Path(directory).resolve())
 
 
+def _checked_options(options: dict) -> dict:
+    """``load()``'s options, refused at once when malformed (not at the first fit)."""
+    for name in ("chunk_size", "rotations", "ensembles"):
+        if name in options:
+            check_positive_int(options[name], name)
+    if "seed" in options:
+        check_positive_int(options["seed"], "seed", allow_zero=True)
+    limit = options.get("context_limit")
+    if limit is not None and limit != "auto":
+        try:
+            check_positive_int(limit, "context_limit")
+        except ValueError:
+            raise ValueError(f'context_limit must be "auto", None or a positive integer, got {limit!r}') from None
+    return options
+
+
 def _resolve_limit(options: dict, entry: dict) -> dict:
     """``context_limit="auto"``: the checkpoint's measured limit (its manifest entry), else none."""
     if options.get("context_limit") == "auto":
@@ -395,14 +411,16 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
                                 "(write one with `scoreoracle export RUN_DIR --out FOLDER`)")
     if dim is not None:
         dim = check_dimension(dim)
-    options = dict(device=device, dtype=dtype, chunk_size=chunk_size, rotations=rotations, progress=progress,
-                   context_limit=context_limit, ensembles=ensembles, seed=seed)
+    options = _checked_options(dict(device=device, dtype=dtype, chunk_size=chunk_size, rotations=rotations,
+                                    progress=progress, context_limit=context_limit, ensembles=ensembles, seed=seed))
     manifest = checkpoints.read_manifest(directory)
     if checkpoint is None:
         checkpoint = next((name for name, entry in manifest.items() if entry.get("default")), None)
     if checkpoint is None and dim is not None:
         checkpoint = PretrainedOracle(directory, **options).checkpoint_for(dim)
     if checkpoint is not None:
+        if checkpoint in manifest and not _serves_one_dimension(manifest[checkpoint]):
+            options["rotations"] = 1  # exactly rotation-invariant: frame averaging is for per-dimension cores
         core = checkpoints.load_checkpoint(checkpoint, directory)
         return DiScoFormerOracle(core, dim=dim, name=checkpoint, source=_source(checkpoint, directory),
                                  **_resolve_limit(options, manifest[checkpoint]))
