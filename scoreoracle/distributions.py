@@ -152,11 +152,16 @@ class WarpedMixture:
         """x = ψ^{-1}(y) and log|dx/dy| summed over coordinates."""
         a = self.a.unsqueeze(-2)
         safe = torch.where(a == 0, torch.ones_like(a), a)
-        x_heavy = torch.asinh(safe * y) / safe  # inverse of sinh(a t)/a; dx/dy = 1/√(1 + a²y²)
-        x_light = torch.sinh(safe * y) / safe  # inverse of asinh(a t)/a; dx/dy = cosh(a y)
+        # each branch sees only its own coordinates: sinh/cosh of the other's would overflow, and
+        # autograd turns the unselected inf into NaN
+        u_heavy = torch.where(a > 0, safe * y, torch.zeros_like(y))
+        u_light = torch.where(a < 0, safe * y, torch.zeros_like(y))
+        x_heavy = torch.asinh(u_heavy) / safe  # inverse of sinh(a t)/a; dx/dy = 1/√(1 + a²y²)
+        x_light = torch.sinh(u_light) / safe  # inverse of asinh(a t)/a; dx/dy = cosh(a y)
         x = torch.where(a > 0, x_heavy, torch.where(a < 0, x_light, y))
-        log_jac = torch.where(a > 0, -0.5 * torch.log1p((safe * y) ** 2),
-                              torch.where(a < 0, torch.log(torch.cosh(safe * y)), torch.zeros_like(y)))
+        log_cosh = u_light.abs() + torch.log1p(torch.exp(-2 * u_light.abs())) - math.log(2)
+        log_jac = torch.where(a > 0, -torch.log(torch.hypot(torch.ones_like(y), u_heavy)),
+                              torch.where(a < 0, log_cosh, torch.zeros_like(y)))
         return x, log_jac.sum(-1)
 
     def sample(self, n: int, generator=None):

@@ -5,7 +5,7 @@ import pytest
 import scipy.stats as st
 import torch
 
-from scoreoracle.distributions import GaussianMixture, Laplace, StudentT, random_gmm
+from scoreoracle.distributions import GaussianMixture, Laplace, StudentT, WarpedMixture, random_gmm
 
 
 def autograd_score(dist, x):
@@ -88,3 +88,17 @@ def test_laplace_matches_scipy_and_autograd():
     np.testing.assert_allclose(lap.log_density(x).numpy(), ref, rtol=1e-12)
     assert torch.allclose(lap.score(x), autograd_score(lap, x))
     assert st.kstest(x[:, 1].numpy(), st.laplace(loc=-1.0, scale=2.0).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("y", [3.0, 1e3, 2e3, 1e200])
+def test_heavy_warp_is_finite_and_exact_far_out(y):
+    """ψ(t) = sinh(a t)/a with a = 0.5: the closed form at y, far beyond where sinh(a y) overflows
+    (the unselected branch used to turn the score into NaN from |a y| > 710)."""
+    a = 0.5
+    base = GaussianMixture(torch.ones(1, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64),
+                           torch.eye(1, dtype=torch.float64)[None])
+    log_f, score = WarpedMixture(base, torch.tensor([a], dtype=torch.float64)).log_density_and_score(
+        torch.tensor([[y]], dtype=torch.float64))
+    x, stretch = math.asinh(a * y) / a, math.hypot(1.0, a * y)
+    assert log_f.item() == pytest.approx(-0.5 * x * x - 0.5 * math.log(2 * math.pi) - math.log(stretch), rel=1e-12)
+    assert score.item() == pytest.approx(-x / stretch - a * (a * y / stretch) / stretch, rel=1e-12)
