@@ -19,7 +19,7 @@ import torch
 from scoreoracle.contract import FittedOracle, Oracle
 from scoreoracle.validation import check_positive_float, effective_sample_size
 
-from ._kernels import blob_score, gaussian_masses
+from ._kernels import blob_score, gaussian_log_masses
 
 
 def blob_epsilon(samples: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -54,16 +54,16 @@ class FittedBlob(FittedOracle):
         self.w = np.full(n, 1.0 / n) if weights is None else weights.cpu().numpy()
         self.eps = epsilon or blob_epsilon(self.x, None if weights is None else self.w)
         self.xt = np.ascontiguousarray(self.x.T)
-        self.sample_masses = gaussian_masses(self.xt, self.xt, self.w, 1.0 / self.eps)
+        self.log_sample_masses = gaussian_log_masses(self.xt, self.xt, self.w, 1.0 / self.eps)
 
     def _evaluate(self, q):
         qt = np.ascontiguousarray(q.cpu().numpy().T)
-        return self._outputs(qt, gaussian_masses(qt, self.xt, self.w, 1.0 / self.eps))
+        return self._outputs(qt, gaussian_log_masses(qt, self.xt, self.w, 1.0 / self.eps))
 
     def _at_samples(self):
-        return self._outputs(self.xt, self.sample_masses)
+        return self._outputs(self.xt, self.log_sample_masses)
 
-    def _outputs(self, qt, query_masses):
-        score = blob_score(qt, self.xt, self.w, self.sample_masses, query_masses, 1.0 / self.eps)
-        log_f = np.log(query_masses) - 0.5 * self.dim * math.log(math.pi * self.eps)
+    def _outputs(self, qt, log_query_masses):
+        score = blob_score(qt, self.xt, self.w, self.log_sample_masses, log_query_masses, 1.0 / self.eps)
+        log_f = log_query_masses - 0.5 * self.dim * math.log(math.pi * self.eps)
         return torch.from_numpy(log_f), torch.from_numpy(score)

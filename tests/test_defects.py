@@ -607,3 +607,24 @@ def test_rotations_are_ignored_by_the_all_dimension_core_whichever_way_it_is_loa
     """load()'s docstring: the all-dimension core, exactly invariant, always uses one frame."""
     x = np.random.default_rng(0).normal(size=(100, 5 if dim is None else dim))
     assert scoreoracle.load(dim, rotations=4).fit(x).score(x[:3]).shape == (3, x.shape[1])
+
+
+def test_blob_oracle_far_from_every_sample_is_finite_and_matches_its_formula_near():
+    """M(y) = Σ w_j exp(−|y − x_j|²/ε) underflowed far out: log f̂ was −inf and the score NaN."""
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(100, 2)), rng.uniform(0.5, 1.5, size=100)
+    fitted = solvers.BlobOracle(epsilon=0.3).fit(x, weights=w)
+    w = w / w.sum()
+    near = x[:3] + 0.1
+    kernel = np.exp(-((near[:, None] - x[None]) ** 2).sum(-1) / 0.3)  # (3, 100)
+    mass = kernel @ w
+    sample_mass = np.exp(-((x[:, None] - x[None]) ** 2).sum(-1) / 0.3) @ w
+    score = -2 / 0.3 * np.einsum("ij,ijk->ik", w * kernel * (1 / mass[:, None] + 1 / sample_mass),
+                                 near[:, None] - x[None])
+    log_f, s = fitted.log_density_and_score(near)
+    np.testing.assert_allclose(log_f, np.log(mass) - np.log(np.pi * 0.3), rtol=1e-12)
+    np.testing.assert_allclose(s, score, rtol=1e-10)
+    far = np.array([[40.0, 0.0], [0.0, -1e3]])
+    log_f, s = fitted.log_density_and_score(far)
+    assert np.isfinite(log_f).all() and np.isfinite(s).all()
+    assert (log_f < -1000).all() and (np.einsum("ik,ik->i", s, far) < 0).all()
