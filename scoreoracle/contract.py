@@ -178,8 +178,7 @@ class FittedOracle:
 
     def density(self, queries):
         """f at the queries, (m,) or (B, m)."""
-        log_f = self.log_density(queries)
-        return torch.exp(log_f) if isinstance(log_f, torch.Tensor) else np.exp(log_f)
+        return _exp(self.log_density(queries))
 
     def __repr__(self):
         sets = "" if self.batch is None else f"{self.batch} sets of "
@@ -259,8 +258,7 @@ class Oracle:
 
     def density(self, samples, queries=None, *, weights=None):
         """f at ``queries`` (default: the samples), (m,)."""
-        log_f = self.log_density(samples, queries, weights=weights)
-        return torch.exp(log_f) if isinstance(log_f, torch.Tensor) else np.exp(log_f)
+        return _exp(self.log_density(samples, queries, weights=weights))
 
     def fingerprint(self) -> str:
         """Content hash of the oracle's settings and weights (what determines its answers)."""
@@ -269,6 +267,11 @@ class Oracle:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def _exp(log_f):
+    """f from log f, in the type it came in (numpy or torch)."""
+    return torch.exp(log_f) if isinstance(log_f, torch.Tensor) else np.exp(log_f)
 
 
 __all__ = ["ScoreOracle", "FittedScoreOracle", "Oracle", "FittedOracle", "FittedBatch", "ArrayKind"]

@@ -40,10 +40,10 @@ def log_density_and_score(fitted, queries):
     """(log f (m,), score (m, d)) as Dask arrays for Dask queries (m, d) chunked along rows."""
     import dask.array as da
 
-    if queries.ndim != 2 or queries.shape[1] != fitted.dim:
-        raise ValueError(f"queries must be a Dask array of shape (m, {fitted.dim}), got {queries.shape}")
     if fitted.batch is not None:
         raise ValueError("Dask queries are supported for a single fitted sample set, not a batch")
+    if queries.ndim != 2 or queries.shape[1] != fitted.dim:
+        raise ValueError(f"queries must be a Dask array of shape (m, {fitted.dim}), got {queries.shape}")
     queries = queries.rechunk({1: -1})
     dtype = queries.dtype if queries.dtype in (np.float32, np.float64) else np.float64
     out = da.map_blocks(_block, queries, shared(fitted), dtype, dtype=dtype,
