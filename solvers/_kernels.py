@@ -72,23 +72,23 @@ def landau_velocity(vt, st, m, gamma, delta2, C):
 
 
 @njit(parallel=True, fastmath=FAST, cache=True)
-def gaussian_log_masses(qt, xt, w, inv_eps):
+def gaussian_log_masses(qt, xt, log_w, inv_eps):
     """log M_i, M_i = Σ_j w_j exp(−|q_i − x_j|²·inv_eps), for queries qt (d, m), samples xt (d, n) and
-    weights w (n,): a running log-sum-exp, so a query far from every sample (all terms below
-    float64's range) still gets its finite log M."""
+    log-weights log_w (n,) (−inf for weight 0): a running log-sum-exp, so a query far from every
+    sample (all terms below float64's range) still gets its finite log M."""
     d, m = qt.shape
     n = xt.shape[1]
     out = np.empty(m)
     for i in prange(m):
         top, acc = -math.inf, 0.0
         for j in range(n):
-            if w[j] <= 0.0:
+            if log_w[j] == -math.inf:
                 continue
             r2 = 0.0
             for k in range(d):
                 z = qt[k, i] - xt[k, j]
                 r2 += z * z
-            e = math.log(w[j]) - r2 * inv_eps
+            e = log_w[j] - r2 * inv_eps
             if e > top:
                 acc = acc * math.exp(top - e) + 1.0
                 top = e
@@ -99,11 +99,11 @@ def gaussian_log_masses(qt, xt, w, inv_eps):
 
 
 @njit(parallel=True, fastmath=FAST, cache=True)
-def blob_score(qt, xt, w, log_sample_masses, log_query_masses, inv_eps):
+def blob_score(qt, xt, log_w, log_sample_masses, log_query_masses, inv_eps):
     """Blob score s_i = −2·inv_eps Σ_j w_j K_ij (q_i − x_j)(1/M(q_i) + 1/M_j), K = exp(−|q−x|²·inv_eps).
 
     Carrillo–Craig–Patacchini: the gradient of the mollified entropy's first variation, for
-    samples of weights w (Σw = 1).  Each w_j K_ij / M is formed as one exponential of log-masses
+    samples of weights w (Σw = 1; log-weights log_w).  Each w_j K_ij / M is formed as one exponential of log-masses
     (:func:`gaussian_log_masses`), so it stays finite however far q_i is.  Returns (m, d).
     """
     d, m = qt.shape
@@ -112,13 +112,13 @@ def blob_score(qt, xt, w, log_sample_masses, log_query_masses, inv_eps):
     for i in prange(m):
         acc = np.zeros(d)
         for j in range(n):
-            if w[j] <= 0.0:
+            if log_w[j] == -math.inf:
                 continue
             r2 = 0.0
             for k in range(d):
                 z = qt[k, i] - xt[k, j]
                 r2 += z * z
-            e = math.log(w[j]) - r2 * inv_eps
+            e = log_w[j] - r2 * inv_eps
             c = math.exp(e - log_query_masses[i]) + math.exp(e - log_sample_masses[j])
             for k in range(d):
                 acc[k] += c * (qt[k, i] - xt[k, j])

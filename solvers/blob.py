@@ -54,16 +54,18 @@ class FittedBlob(FittedOracle):
         self.w = np.full(n, 1.0 / n) if weights is None else weights.cpu().numpy()
         self.eps = epsilon or blob_epsilon(self.x, None if weights is None else self.w)
         self.xt = np.ascontiguousarray(self.x.T)
-        self.log_sample_masses = gaussian_log_masses(self.xt, self.xt, self.w, 1.0 / self.eps)
+        with np.errstate(divide="ignore"):
+            self.log_w = np.log(self.w)  # −inf for zero weights: the kernels skip those samples
+        self.log_sample_masses = gaussian_log_masses(self.xt, self.xt, self.log_w, 1.0 / self.eps)
 
     def _evaluate(self, q):
         qt = np.ascontiguousarray(q.cpu().numpy().T)
-        return self._outputs(qt, gaussian_log_masses(qt, self.xt, self.w, 1.0 / self.eps))
+        return self._outputs(qt, gaussian_log_masses(qt, self.xt, self.log_w, 1.0 / self.eps))
 
     def _at_samples(self):
         return self._outputs(self.xt, self.log_sample_masses)
 
     def _outputs(self, qt, log_query_masses):
-        score = blob_score(qt, self.xt, self.w, self.log_sample_masses, log_query_masses, 1.0 / self.eps)
+        score = blob_score(qt, self.xt, self.log_w, self.log_sample_masses, log_query_masses, 1.0 / self.eps)
         log_f = log_query_masses - 0.5 * self.dim * math.log(math.pi * self.eps)
         return torch.from_numpy(log_f), torch.from_numpy(score)

@@ -27,8 +27,8 @@ from .score_matching import Comparison, compare, held_out_split, score_matching_
 
 FAR_FIELD = (1.0, 2.0)
 """Whitened radii, in multiples of the samples' largest, between which the core's answer fades into
-the Gaussian fit's: beyond every sample the core extrapolates (measured: log f̂ turning upward and
-the score outward from ~6× that radius), the fit's tail is normalisable and points inward."""
+the Gaussian fit's: beyond every sample the core extrapolates (measured: log f̂ turning upward from
+~6× that radius and the score outward from ~10×), the fit's tail is normalisable and points inward."""
 
 
 def far_field_weight(z, radius):
