@@ -1,7 +1,7 @@
 """Content fingerprints: a SHA-256 that changes whenever an object's content does and is stable
 across processes (no memory addresses).  Arrays and tensors count by their bytes, modules by
-their weights, functions by their code, constants, defaults and closures, other objects by their
-type and attributes.  Used to tell one run's setup (oracle, drift, options) from another's."""
+their weights, functions by their code, names, constants, defaults, closures and the module-level
+values they read, other objects by their type and attributes.  Used to tell one run's setup (oracle, drift, options) from another's."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def describe(obj, seen: set) -> str:
         return str(obj)
     if isinstance(obj, (types.BuiltinFunctionType, type)):
         return f"{obj.__module__}.{obj.__qualname__}"
+    if isinstance(obj, types.ModuleType):
+        return f"module {obj.__name__}"
     if id(obj) in seen:
         return f"<cycle {type(obj).__qualname__}>"
     seen = seen | {id(obj)}
@@ -61,8 +63,10 @@ def describe(obj, seen: set) -> str:
                 cells.append(cell.cell_contents)
             except ValueError:  # an empty cell
                 cells.append(None)
+        module_globals = getattr(obj, "__globals__", {})
+        used = {name: _global(module_globals[name], seen) for name in code.co_names if name in module_globals}
         return (f"function {getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}:" + code.co_code.hex()
-                + describe((code.co_consts, getattr(obj, "__defaults__", None), cells), seen))
+                + describe((code.co_consts, code.co_names, getattr(obj, "__defaults__", None), cells, used), seen))
     state = getattr(obj, "__dict__", None)
     if state is None:  # no attribute dictionary: describe how the object pickles
         try:
@@ -73,3 +77,12 @@ def describe(obj, seen: set) -> str:
     parts = {"__call__": call} if call is not None and hasattr(call, "__code__") else {}
     parts.update(state)
     return f"{type(obj).__module__}.{type(obj).__qualname__}" + describe(parts, seen)
+
+
+def _global(value, seen: set) -> str:
+    """A module-level value a function reads (its content when it can be described, else its type):
+    the same code reading a changed global is a different function."""
+    try:
+        return describe(value, seen)
+    except TypeError:
+        return f"<{type(value).__qualname__}>"

@@ -628,3 +628,21 @@ def test_blob_oracle_far_from_every_sample_is_finite_and_matches_its_formula_nea
     log_f, s = fitted.log_density_and_score(far)
     assert np.isfinite(log_f).all() and np.isfinite(s).all()
     assert (log_f < -1000).all() and (np.einsum("ik,ik->i", s, far) < 0).all()
+
+
+GAIN = 1.0
+
+
+def _drift_with_a_global_gain(x, t):
+    return -GAIN * x
+
+
+def test_fingerprints_tell_drifts_apart_by_the_names_and_globals_they_read(monkeypatch):
+    """Resume compares fingerprints: −sin and −cos, or one drift reading a changed module-level
+    constant, used to fingerprint alike, so a different run was resumed."""
+    from scoreoracle.fingerprint import fingerprint
+    assert fingerprint(lambda x, t: -np.sin(x)) != fingerprint(lambda x, t: -np.cos(x))
+    before = fingerprint(_drift_with_a_global_gain)
+    assert fingerprint(_drift_with_a_global_gain) == before
+    monkeypatch.setitem(_drift_with_a_global_gain.__globals__, "GAIN", 2.0)
+    assert fingerprint(_drift_with_a_global_gain) != before
