@@ -244,9 +244,13 @@ RUN_FILES = ("state.npz", "times.npy", "diagnostics.npz")
 
 def _prepare_folder(folder: Path, run_id: str, resume: bool) -> bool:
     """Create the run folder before any work; True when resuming the same run.  A new run
-    clears what an earlier run left there; resuming a different run is refused."""
-    folder.mkdir(parents=True, exist_ok=True)
+    clears what an earlier run left there; resuming a different run, or a non-empty folder that
+    holds no run (no run.json), is refused."""
     run_file = folder / "run.json"
+    if folder.exists() and any(folder.iterdir()) and not run_file.exists():
+        raise ValueError(f"checkpoint {folder} is a non-empty folder that holds no run: choose an empty "
+                         "or new folder (nothing there is deleted)")
+    folder.mkdir(parents=True, exist_ok=True)
     if resume and run_file.exists():
         if json.loads(run_file.read_text())["fingerprint"] != run_id:
             raise ValueError(f"checkpoint {folder} belongs to a different run (other particles, oracle, "

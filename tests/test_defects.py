@@ -646,3 +646,12 @@ def test_fingerprints_tell_drifts_apart_by_the_names_and_globals_they_read(monke
     assert fingerprint(_drift_with_a_global_gain) == before
     monkeypatch.setitem(_drift_with_a_global_gain.__globals__, "GAIN", 2.0)
     assert fingerprint(_drift_with_a_global_gain) != before
+
+
+def test_a_new_run_refuses_a_folder_of_other_files_and_deletes_nothing(tmp_path, x2):
+    (tmp_path / "snapshots").mkdir()
+    (tmp_path / "snapshots" / "important.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds no run"):
+        solvers.simulate_fokker_planck(x2, GaussianFitOracle(), drift=lambda x, t: -x, t_span=(0.0, 0.1), dt=0.05,
+                                       checkpoint=tmp_path)
+    assert (tmp_path / "snapshots" / "important.txt").read_text() == "mine"
