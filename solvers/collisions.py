@@ -48,6 +48,19 @@ class RandomBatches:
         return cls(members, starts, batch_of, kappa)
 
 
+def check_collision_parameters(gamma, C, regularization) -> tuple:
+    """(γ, C, δ) as floats: γ finite, C positive, δ finite and ≥ 0 — positive when γ < 0, where the
+    kernel (|z|² + δ²)^{γ/2} is infinite at z = 0 (a particle's pair with itself)."""
+    gamma, C, delta = float(gamma), float(C), float(regularization)
+    if not (np.isfinite(gamma) and np.isfinite(C) and C > 0):
+        raise ValueError(f"gamma must be finite and C positive, got gamma={gamma!r}, C={C!r}")
+    if not (np.isfinite(delta) and delta >= 0):
+        raise ValueError(f"the regularization δ must be finite and non-negative, got {delta!r}")
+    if gamma < 0 and delta == 0:
+        raise ValueError("gamma < 0 needs a positive regularization δ")
+    return gamma, C, delta
+
+
 def landau_field(v, s, gamma=0.0, C=1.0, regularization=0.0, weights=None, batches: RandomBatches | None = None):
     """Landau velocities U (n, d) and entropy production d/dt ∫f log f (float) for particles v
     and scores s, both (n, d), with optional masses ``weights`` (n,); with ``batches`` the pair
@@ -57,7 +70,7 @@ def landau_field(v, s, gamma=0.0, C=1.0, regularization=0.0, weights=None, batch
     if s.shape != v.shape:
         raise ValueError(f"scores have shape {s.shape} but particles {v.shape}")
     m = check_particle_weights(weights, *v.shape)
-    return _collisions(v, s, m, float(gamma), float(C), float(regularization), batches)
+    return _collisions(v, s, m, *check_collision_parameters(gamma, C, regularization), batches)
 
 
 def _collisions(v, s, m, gamma: float, C: float, delta: float, batches: RandomBatches | None):

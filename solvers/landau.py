@@ -20,7 +20,7 @@ from scoreoracle.distributed import is_dask_array
 from scoreoracle.validation import check_positive_int
 
 from .cloud import CloudScores, check_particle_weights, weighted_moments
-from .collisions import BATCH_STREAM, COLLISIONS, RandomBatches, _collisions
+from .collisions import BATCH_STREAM, COLLISIONS, RandomBatches, _collisions, check_collision_parameters
 from .run import ParticleProblem, RunOptions, check_particles, integrate, step_rng
 
 class LandauProblem(ParticleProblem):
@@ -92,11 +92,8 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     n, d = v0.shape
     if d < 2:
         raise ValueError("the Landau equation needs d ≥ 2 (its collision kernel vanishes in d = 1)")
-    if not (np.isfinite(gamma) and np.isfinite(C) and C > 0):
-        raise ValueError(f"gamma must be finite and C positive, got gamma={gamma!r}, C={C!r}")
-    delta = (1e-3 if gamma < 0 else 0.0) if regularization is None else float(regularization)
-    if gamma < 0 and delta <= 0:
-        raise ValueError("gamma < 0 needs a positive regularization δ")
+    gamma, C, delta = check_collision_parameters(
+        gamma, C, (1e-3 if float(gamma) < 0 else 0.0) if regularization is None else regularization)
     if collisions not in COLLISIONS:
         raise ValueError(f"collisions must be one of {COLLISIONS}, got {collisions!r}")
     if collisions == "random_batch":
@@ -109,8 +106,8 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
         from .distributed import ShardPhysics, simulate_distributed
         if weights is not None:
             raise ValueError("weights are not supported for particles given as a Dask array")
-        physics = ShardPhysics("landau", float(gamma), float(C), delta, batch_size, seed=options.seed)
+        physics = ShardPhysics("landau", gamma, C, delta, batch_size, seed=options.seed)
         return simulate_distributed(v0, oracle, physics, options, t_span=t_span, dt=dt)
     scores = CloudScores(oracle, check_particle_weights(weights, n, d), options, n, d)
-    problem = LandauProblem(scores, float(gamma), float(C), delta, batch_size)
+    problem = LandauProblem(scores, gamma, C, delta, batch_size)
     return integrate(v0, problem, t_span=t_span, dt=dt, options=options, desc="landau")

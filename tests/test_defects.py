@@ -655,3 +655,17 @@ def test_a_new_run_refuses_a_folder_of_other_files_and_deletes_nothing(tmp_path,
         solvers.simulate_fokker_planck(x2, GaussianFitOracle(), drift=lambda x, t: -x, t_span=(0.0, 0.1), dt=0.05,
                                        checkpoint=tmp_path)
     assert (tmp_path / "snapshots" / "important.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("gamma,regularization,message", [
+    (-3.0, 0.0, "gamma < 0 needs a positive regularization"),  # was NaN velocities, no error
+    (0.0, float("nan"), "regularization δ must be finite"),
+    (0.0, float("inf"), "regularization δ must be finite"),  # froze the particles
+    (0.0, -1.0, "regularization δ must be finite and non-negative"),
+])
+def test_landau_collision_parameters_are_checked_in_the_field_and_the_solver(gamma, regularization, message, x2):
+    with pytest.raises(ValueError, match=message):
+        solvers.landau_field(x2, -x2, gamma=gamma, regularization=regularization)
+    with pytest.raises(ValueError, match=message):
+        solvers.simulate_landau(x2, GaussianFitOracle(), gamma=gamma, regularization=regularization,
+                                t_span=(0.0, 0.1), dt=0.05)
