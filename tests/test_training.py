@@ -244,3 +244,29 @@ def test_data_space_score_loss_weighs_errors_as_the_protocol_does():
     assert loss_terms(predict, shrunk, data)[2] < 0.2 * whitened  # errors along a shrunk axis count less
     with pytest.raises(ValueError, match="score_metric"):
         loss_terms(predict, batch, replace(cfg, score_metric="raw"))
+
+
+def test_resume_keeps_the_spike_filter_state(tmp_path):
+    """The filter skips a batch whose loss exceeds spike_factor × the running loss; a resumed run
+    used to restart that average (and never skip its first batch), so it trained differently."""
+    base = dict(lr=1e-3, warmup=0, decay_fraction=0.0, tokens_per_batch=512, context_sizes=(64, 128),
+                n_queries=16, threads=1, eval_every=1000, checkpoint_minutes=100, spike_factor=1.02)
+    full = train(tmp_path / "a", TINY, TrainConfig(steps=12, **base), progress=False)
+    train(tmp_path / "b", TINY, TrainConfig(steps=6, **base), progress=False)
+    resumed = train(tmp_path / "b", resume=True, overrides={"steps": 12}, progress=False)
+    for (name, p), q in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(p, q), name
+    a, b = (torch.load(tmp_path / run / "checkpoint.pt", weights_only=True) for run in ("a", "b"))
+    assert a["running_loss"] == b["running_loss"]
+    skipped = [json.loads(line)["skipped"] for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert skipped[-1] > 0  # the filter was at work
+
+
+def test_resume_refuses_a_missing_checkpoint_and_a_new_seed(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train(tmp_path / "none", resume=True, progress=False)
+    assert not (tmp_path / "none").exists()
+    train(tmp_path, TINY, TrainConfig(steps=1, tokens_per_batch=256, context_sizes=(32, 64), n_queries=8, threads=1,
+                                      eval_every=1000), progress=False)
+    with pytest.raises(ValueError, match="seed cannot be overridden"):
+        train(tmp_path, resume=True, overrides={"steps": 2, "seed": 3}, progress=False)

@@ -190,8 +190,10 @@ def evaluate(model, d: int, sizes=(256, 1024), n_gmms=16, n_queries=512, seed=12
     return out
 
 
-def save_checkpoint(path: Path, model, optimizer, step, train_cfg, generator, elapsed):
-    """Atomic save of a resumable training state (loads with ``weights_only=True``)."""
+def save_checkpoint(path: Path, model, optimizer, step, train_cfg, generator, elapsed, running_loss=None, skipped=0):
+    """Atomic save of a resumable training state (loads with ``weights_only=True``), including the
+    running loss the spike filter compares with and the batches skipped since the last record, so
+    a resumed run decides exactly as an uninterrupted one."""
     state = {
         "schema": 2,
         "architecture": model.architecture,
@@ -202,6 +204,8 @@ def save_checkpoint(path: Path, model, optimizer, step, train_cfg, generator, el
         "step": step,
         "generator": generator.get_state(),
         "elapsed_seconds": elapsed,
+        "running_loss": running_loss,
+        "skipped": skipped,
     }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -240,10 +244,16 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / "checkpoint.pt"
+    if resume and not ckpt_path.exists():
+        raise FileNotFoundError(f"nothing to resume: {ckpt_path} does not exist (start a new run without --resume)")
+    if resume and "seed" in (overrides or {}):
+        raise ValueError("a resumed run continues its stored random stream: seed cannot be overridden "
+                         "(start a new run, or branch one, for another seed)")
+    run_dir.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator()
-    if resume and ckpt_path.exists():
+    running, skipped = None, 0  # running loss (the spike filter's reference), batches skipped since the last record
+    if resume:
         model, state = load_checkpoint(ckpt_path)
         cfg = replace(TrainConfig.from_dict(state["train_config"]), **(overrides or {}))
         optimizer_state = state["optimizer"]
@@ -254,6 +264,7 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
         optimizer.load_state_dict(optimizer_state)
         generator.set_state(state["generator"])
         step, elapsed = state["step"], state["elapsed_seconds"]
+        running, skipped = state.get("running_loss"), state.get("skipped", 0)  # (absent before 2026-11-26)
     else:
         if model_cfg is None:
             raise ValueError("a new run needs a core config (scoreoracle.models)")
@@ -281,7 +292,6 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
     started = time.time() - elapsed  # training time summed over all sessions of this run
     session_start = time.time()
     last_save = time.time()
-    running, skipped = None, 0
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train")
     model.train()
     with _StopRequest() as stop:  # Ctrl-C / SIGTERM: finish the step, save, return
@@ -320,7 +330,7 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
                 metrics.flush()
             out_of_time = max_minutes is not None and (time.time() - session_start) / 60 >= max_minutes
             if done or out_of_time or stop.requested or time.time() - last_save >= 60 * cfg.checkpoint_minutes:
-                save_checkpoint(ckpt_path, model, optimizer, step, cfg, generator, time.time() - started)
+                save_checkpoint(ckpt_path, model, optimizer, step, cfg, generator, time.time() - started, running, skipped)
                 last_save = time.time()
             if out_of_time or stop.requested:
                 break
