@@ -219,6 +219,9 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
     def trajectory():
         return Trajectory(np.array(times), da.stack(snapshots), {k: np.stack(v) for k, v in diags.items()})
 
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=run.n_steps, initial=start, disable=not options.progress, desc=f"{physics.kind} (dask)")
     for step in range(start, run.n_steps + 1):
         t = run.t1 if step == run.n_steps else run.t0 + step * run.h
         if step > 0 and step % run.reshuffle_every == 0 and step != start:
@@ -248,4 +251,9 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
         if new is None:
             break
         state = new
+        bar.update(1)
+        if options.on_step is not None:  # the new state, lazily, in the particles' original order
+            options.on_step(step + 1, run.t1 if step + 1 == run.n_steps else run.t0 + (step + 1) * run.h,
+                            original_order(state))
+    bar.close()
     return trajectory()

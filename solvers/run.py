@@ -85,8 +85,8 @@ class RunOptions:
     explode_factor : a state whose largest |x| exceeds this × the initial RMS radius diverged.
     reshuffle_every : runs on Dask arrays: steps between permutations of the particles across shards.
     on_step : ``on_step(step, t, x)`` called after every completed step with the new state (n, d)
-        at time t (read it, do not modify it): monitoring, custom output.  Not part of the run's
-        identity.
+        at time t (read it, do not modify it; a Dask array, in the particles' order, for runs on
+        Dask arrays): monitoring, custom output.  Not part of the run's identity.
     """
 
     method: str = "heun"

@@ -176,3 +176,16 @@ def test_sharded_fokker_planck_follows_the_ou_law(client):
     var = np.trace(traj.diagnostics["covariance"], axis1=1, axis2=2) / 2
     expected = ou_variance(traj.times, 0.1) * np.trace(np.cov(x0.T)) / 2 / ou_variance(0.1, 0.1)
     np.testing.assert_allclose(var, expected, rtol=1e-2)  # Heun at dt = 0.05: O(dt²) error
+
+
+def test_sharded_runs_call_on_step_and_show_progress(client, capsys):
+    """Both options were accepted and silently ignored for Dask particles."""
+    import solvers
+    x0 = np.random.default_rng(2).normal(size=(600, 2))
+    seen = []
+    traj = solvers.simulate_fokker_planck(
+        da.from_array(x0, chunks=(150, 2)), scoreoracle.GaussianFitOracle(), potential_gradient=lambda x: x, t_span=(0.0, 0.2),
+        dt=0.05, progress=True, on_step=lambda step, t, x: seen.append((step, t, np.asarray(x))))
+    assert [(step, round(t, 12)) for step, t, _ in seen] == [(1, 0.05), (2, 0.1), (3, 0.15), (4, 0.2)]
+    np.testing.assert_array_equal(seen[-1][2], np.asarray(traj.final))
+    assert "fokker-planck (dask)" in capsys.readouterr().err
