@@ -59,6 +59,10 @@ def _checked(values, shape, what):
     out = np.asarray(values, dtype=np.float64)
     if out.shape != shape:
         raise ValueError(f"the oracle returned {what} of shape {out.shape}, expected {shape}")
+    bad = ~np.isfinite(out)
+    if bad.any():
+        raise ValueError(f"the oracle returned non-finite {what} ({int(bad.sum())} of {out.size} values NaN or "
+                         "infinite); it may not provide them (a score-only reference has no log-density)")
     return out
 
 

@@ -669,3 +669,10 @@ def test_landau_collision_parameters_are_checked_in_the_field_and_the_solver(gam
     with pytest.raises(ValueError, match=message):
         solvers.simulate_landau(x2, GaussianFitOracle(), gamma=gamma, regularization=regularization,
                                 t_span=(0.0, 0.1), dt=0.05)
+
+
+def test_entropy_from_an_oracle_without_log_densities_is_refused(x2):
+    """A score-only reference answers log f with NaN: entropy used to return NaN as its estimate."""
+    score_only = AnalyticFlowOracle(lambda x, t: -x).at_time(0.0)
+    with pytest.raises(ValueError, match="non-finite log-densities"):
+        solvers.entropy(x2, score_only)
