@@ -60,7 +60,7 @@ class FokkerPlanckProblem(ParticleProblem):
 
 
 def simulate_fokker_planck(particles, oracle, drift=None, diffusion=1.0, t_span=(0.0, 1.0), dt=0.01,
-                           method="heun", *, potential_gradient=None, weights=None, options=None, **run_options):
+                           method=None, *, potential_gradient=None, weights=None, options=None, **run_options):
     """Probability-flow particle solution of a Fokker–Planck equation.
 
     Parameters
@@ -71,7 +71,8 @@ def simulate_fokker_planck(particles, oracle, drift=None, diffusion=1.0, t_span=
     drift : callable ``drift(x (n, d), t) -> (n, d)``, or None for b = 0.
     potential_gradient : alternatively ∇V as ``grad_V(x) -> (n, d)``; the drift is then −∇V.
     diffusion : scalar D or constant (d, d) matrix (symmetric positive semi-definite).
-    t_span, dt, method : time interval, step (shrunk to divide t_span evenly), "euler" | "heun" | "rk4".
+    t_span, dt, method : time interval, step (shrunk to divide t_span evenly), "euler" | "heun" | "rk4"
+        (None: ``options.method`` when given, else "heun").
     weights : (n,) particle masses (importance weights), carried unchanged along the flow.
     options : a :class:`solvers.RunOptions`, or its fields as keywords (save_every, checkpoint,
         checkpoint_every, resume, oracle_samples, seed, progress, explode_factor, reshuffle_every,

@@ -58,7 +58,7 @@ class LandauProblem(ParticleProblem):
                 "delta": self.delta, "batch_size": self.batch_size}
 
 
-def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0), dt=0.01, method="heun", *,
+def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0), dt=0.01, method=None, *,
                     regularization=None, weights=None, collisions="full", batch_size=None, options=None,
                     **run_options):
     """Deterministic score-based particle solution of the homogeneous Landau equation.

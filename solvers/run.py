@@ -116,23 +116,23 @@ class RunOptions:
             raise TypeError(f"on_step must be a callable on_step(step, t, x), got {self.on_step!r}")
 
     @classmethod
-    def for_call(cls, method: str, options: "RunOptions | None", keywords: dict) -> "RunOptions":
+    def for_call(cls, method: str | None, options: "RunOptions | None", keywords: dict) -> "RunOptions":
         """The options of a solver call: an options object, or keyword arguments (never both);
-        unknown keywords are named."""
+        unknown keywords are named.  ``method`` None: the options' (default "heun")."""
         if options is not None:
             if keywords:
                 raise TypeError(f"give run options either as options=RunOptions(...) or as keywords, not both "
                                 f"(got options= and {sorted(keywords)})")
             if not isinstance(options, cls):
                 raise TypeError(f"options must be a RunOptions, got {type(options).__name__}")
-            if method != options.method and method != cls.method:
+            if method is not None and method != options.method:
                 raise ValueError(f"method={method!r} conflicts with options.method={options.method!r}")
             return options
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(keywords) - known)
         if unknown:
             raise TypeError(f"unknown run option(s) {unknown}; run options are {sorted(known)}")
-        return cls(method=method, **keywords)
+        return cls(**keywords) if method is None else cls(method=method, **keywords)
 
     def fingerprint(self) -> dict:
         """The options that change the computed trajectory (not where or how it is stored)."""

@@ -676,3 +676,13 @@ def test_entropy_from_an_oracle_without_log_densities_is_refused(x2):
     score_only = AnalyticFlowOracle(lambda x, t: -x).at_time(0.0)
     with pytest.raises(ValueError, match="non-finite log-densities"):
         solvers.entropy(x2, score_only)
+
+
+def test_an_explicit_method_is_never_overridden_by_the_options(x2):
+    """method="heun" (the default's value) beside options=RunOptions(method="euler") used to run Euler."""
+    options = solvers.RunOptions(method="euler")
+    run = functools.partial(solvers.simulate_fokker_planck, x2, KDEOracle(), drift=lambda x, t: -x, t_span=(0.0, 0.1),
+                            dt=0.05)
+    with pytest.raises(ValueError, match="conflicts with options.method='euler'"):
+        run(method="heun", options=options)
+    np.testing.assert_array_equal(run(options=options).final, run(method="euler").final)
