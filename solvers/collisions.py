@@ -24,15 +24,13 @@ BATCH_STREAM = 1  # random stream of the batch partitions (stream 0 draws oracle
 
 @dataclass(frozen=True)
 class RandomBatches:
-    """A partition of n particles into batches: batch b is ``members[starts[b]:starts[b+1]]``,
-    particle p lies in batch ``batch_of[p]``, and ``kappa[b]`` = (n − 1)/(n_b − 1) rescales its pair
-    sums: a pair shares a batch with probability (n_b − 1)/(n − 1) whatever the masses, so the
-    rescaled batch sum is an unbiased estimate of the full sum (and κ is one number per batch, so
-    momentum stays exact)."""
+    """A partition of n particles into batches: batch b is ``members[starts[b]:starts[b+1]]``, and
+    ``kappa[b]`` = (n − 1)/(n_b − 1) rescales its pair sums: a pair shares a batch with probability
+    (n_b − 1)/(n − 1) whatever the masses, so the rescaled batch sum is an unbiased estimate of the
+    full sum (and κ is one number per batch, so momentum stays exact)."""
 
     members: np.ndarray
     starts: np.ndarray
-    batch_of: np.ndarray
     kappa: np.ndarray
 
     @classmethod
@@ -42,10 +40,8 @@ class RandomBatches:
         n_batches = max(1, n // size)  # the remainder joins the last batch (no batch of one)
         starts = np.minimum(np.arange(n_batches + 1) * size, n)
         starts[-1] = n
-        batch_of = np.empty(n, dtype=np.int64)
-        batch_of[members] = np.repeat(np.arange(n_batches), np.diff(starts))
         kappa = (n - 1) / (np.diff(starts) - 1.0)
-        return cls(members, starts, batch_of, kappa)
+        return cls(members, starts, kappa)
 
 
 def check_collision_parameters(gamma, C, regularization) -> tuple:
