@@ -37,7 +37,7 @@ def test_tampered_weights_are_refused(tmp_path):
 
 def test_export_writes_weights_card_and_manifest(tmp_path):
     cfg = TrainConfig(steps=3, tokens_per_batch=256, context_sizes=(32, 64), n_queries=8, threads=1,
-                      eval_every=1000, checkpoint_minutes=100)
+                      eval_every=1000, checkpoint_minutes=100, modes=(2, 4))
     train(tmp_path / "d1", TransformerConfig(dim=1, width=16, depth=1, heads=2, ffn=32), cfg, progress=False)
     out = tmp_path / "weights"  # created by the export
     path = export_run(tmp_path / "d1", out, eval_gmms=2)
@@ -45,6 +45,8 @@ def test_export_writes_weights_card_and_manifest(tmp_path):
     assert manifest["d1"]["sha256"] == sha256(path)
     card = model_card("d1", out)
     assert card["steps"] == 3 and card["dim"] == 1 and card["seed"] == 0
+    assert f"k ~ U{{{cfg.modes[0]}..{cfg.modes[1]}}}" in card["data_family"]  # the run's family, not a fixed text
+    assert card["training_hardware"].startswith(f"{cfg.threads} CPU threads")
     assert [s["step"] for s in card["training_sessions"]] == [0] and card["training_log"][-1]["step"] == 3
     assert {row["n"] for row in card["evaluation"]} == {256, 1024, 4096}
     core = load_checkpoint("d1", out)

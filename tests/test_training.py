@@ -270,3 +270,11 @@ def test_resume_refuses_a_missing_checkpoint_and_a_new_seed(tmp_path):
                                       eval_every=1000), progress=False)
     with pytest.raises(ValueError, match="seed cannot be overridden"):
         train(tmp_path, resume=True, overrides={"steps": 2, "seed": 3}, progress=False)
+
+
+def test_a_transformer_caps_its_size_feature_at_the_largest_context_it_trains_on(tmp_path):
+    cfg = TrainConfig(steps=1, tokens_per_batch=256, context_sizes=(32, 64), n_queries=8, threads=1, eval_every=1000,
+                      long_context_share=0.5, long_context_max=256)
+    assert train(tmp_path, TINY, cfg, progress=False).config.size_feature_max == 256
+    cfg = replace(cfg, long_context_share=0.0)
+    assert train(tmp_path / "short", TINY, cfg, progress=False).config.size_feature_max == 64

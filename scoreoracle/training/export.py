@@ -14,8 +14,8 @@ from .. import weights as checkpoints
 from .evaluation import evaluation_table
 from .loop import load_checkpoint
 
-DATA_FAMILY = ("random GMMs (scoreoracle.distributions.random_gmm): k ~ U{1..10}, means U[-3,3]^d, variances "
-               "U[0.2,1] with a Haar rotation per component, weights ∝ U[0.1,1]; whole set randomly rotated")
+DATA_FAMILY = ("random GMMs (scoreoracle.distributions.random_gmm): k ~ U{{{lo}..{hi}}}, means U[-3,3]^d, "
+               "variances U[0.2,1] with a Haar rotation per component, weights ∝ U[0.1,1]; whole set randomly rotated")
 EQUIVARIANT_EVAL_DIMS = (2, 3, 10, 32)
 
 
@@ -30,6 +30,7 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
     dim = getattr(core.config, "dim", None)
     train_config = state["train_config"]
     families = train_config.get("families") or [["gmm", 1.0]]
+    modes = train_config.get("modes", (1, 10))
     metrics, sessions = run_dir / "metrics.jsonl", run_dir / "sessions.jsonl"
     card = {
         "dim": dim if dim is not None else "any",
@@ -38,8 +39,8 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
         "train_config": train_config,
         "steps": state["step"],
         "training_minutes": round(state["elapsed_seconds"] / 60, 1),
-        "training_hardware": "2 CPU cores (torch CPU build)",
-        "data_family": DATA_FAMILY,
+        "training_hardware": f"{train_config.get('threads', 2)} CPU threads (torch CPU build)",
+        "data_family": DATA_FAMILY.format(lo=modes[0], hi=modes[1]),
         "families": families,
         "seed": train_config["seed"],
         "training_log": _json_lines(metrics),

@@ -274,8 +274,9 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
         model = _core_for_config(model_cfg)
         optimizer = make_optimizer(model, cfg)
         step, elapsed = 0, 0.0
-    if model.architecture == "transformer":
-        model.config = replace(model.config, size_feature_max=cfg.context_sizes[1])
+    if model.architecture == "transformer":  # the size feature is capped at the largest context it trains on
+        largest = max(cfg.context_sizes[1], cfg.long_context_max if cfg.long_context_share > 0 else 0)
+        model.config = replace(model.config, size_feature_max=largest)
     fixed_dim = getattr(model.config, "dim", None)
     if fixed_dim is None and not cfg.dim_groups:
         raise ValueError("a dimension-free core needs TrainConfig.dim_groups")
