@@ -242,6 +242,7 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
         except FloatingPointError as exc:
             if not times or times[-1] != t:
                 record(state, t, run.field(state, step, 0, t).persist())
+            bar.close()
             raise SolverDivergenceError(f"step {step + 1}/{run.n_steps} (t = {t:.6g}) produced {exc}; stopped at "
                                         f"the last good state t = {t:.6g}", trajectory()) from None
         if due and (not times or times[-1] < t):
