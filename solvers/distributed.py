@@ -98,6 +98,10 @@ class DistributedRun:
         self.folder = None if options.checkpoint is None else Path(options.checkpoint)
         self.scale = max(float(self.da.sqrt((self.x0 * self.x0).sum(1).mean()).compute()), 1e-300)
 
+    def time(self, step: int) -> float:
+        """t after ``step`` steps (the end exactly at the last one)."""
+        return self.t1 if step == self.n_steps else self.t0 + step * self.h
+
     # --- one stage ---------------------------------------------------------------------------
     def fitted(self, state, step: int, stage: int, t: float):
         """The oracle fitted to a seeded random context of the stage state (gathered from all shards)."""
@@ -223,7 +227,7 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
 
     bar = tqdm(total=run.n_steps, initial=start, disable=not options.progress, desc=f"{physics.kind} (dask)")
     for step in range(start, run.n_steps + 1):
-        t = run.t1 if step == run.n_steps else run.t0 + step * run.h
+        t = run.time(step)
         if step > 0 and step % run.reshuffle_every == 0 and step != start:
             perm = step_rng(physics.seed, step, SHUFFLE_STREAM).permutation(run.n)
             state, order = state[perm].rechunk(run.chunks).persist(), order[perm]
@@ -254,7 +258,6 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
         state = new
         bar.update(1)
         if options.on_step is not None:  # the new state, lazily, in the particles' original order
-            options.on_step(step + 1, run.t1 if step + 1 == run.n_steps else run.t0 + (step + 1) * run.h,
-                            original_order(state))
+            options.on_step(step + 1, run.time(step + 1), original_order(state))
     bar.close()
     return trajectory()
