@@ -290,9 +290,7 @@ class PretrainedOracle(Oracle):
 
     def _oracle(self, name: str) -> DiScoFormerOracle:
         if name not in self._oracles:
-            options = _resolve_limit(self.options, checkpoints.read_manifest(self.directory)[name])
-            if name == self.every_dimension:  # exactly rotation-invariant: frame averaging is for per-dimension cores
-                options = {**options, "rotations": 1}
+            options = _options_for(self.options, checkpoints.read_manifest(self.directory)[name])
             self._oracles[name] = DiScoFormerOracle(checkpoints.load_checkpoint(name, self.directory), name=name,
                                                     source=_source(name, self.directory), **options)
         return self._oracles[name]
@@ -379,10 +377,15 @@ def _checked_options(options: dict) -> dict:
     return options
 
 
-def _resolve_limit(options: dict, entry: dict) -> dict:
-    """``context_limit="auto"``: the checkpoint's measured limit (its manifest entry), else none."""
+def _options_for(options: dict, entry: dict) -> dict:
+    """The options for one checkpoint (its manifest entry): ``context_limit="auto"`` becomes its
+    measured limit (else none), and an all-dimension core, exactly rotation-invariant, uses one
+    frame (frame averaging is for per-dimension cores)."""
+    options = dict(options)
     if options.get("context_limit") == "auto":
-        return {**options, "context_limit": entry.get("context_limit")}
+        options["context_limit"] = entry.get("context_limit")
+    if not _serves_one_dimension(entry):
+        options["rotations"] = 1
     return options
 
 
@@ -419,11 +422,9 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
     if checkpoint is None and dim is not None:
         checkpoint = PretrainedOracle(directory, **options).checkpoint_for(dim)
     if checkpoint is not None:
-        if checkpoint in manifest and not _serves_one_dimension(manifest[checkpoint]):
-            options["rotations"] = 1  # exactly rotation-invariant: frame averaging is for per-dimension cores
         core = checkpoints.load_checkpoint(checkpoint, directory)
         return DiScoFormerOracle(core, dim=dim, name=checkpoint, source=_source(checkpoint, directory),
-                                 **_resolve_limit(options, manifest[checkpoint]))
+                                 **_options_for(options, manifest[checkpoint]))
     return PretrainedOracle(directory, **options)
 
 
