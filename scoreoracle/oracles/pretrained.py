@@ -171,7 +171,8 @@ class FittedDiScoFormer(FittedOracle):
             self.whitening = self.whitening.refined(x, w)  # (to round-off, not to κ(C)·round-off)
             self.whitening = self.whitening.rotated(canonical_rotation(self.whitening.apply(x), w))
         self.z64 = self.whitening.apply(x)
-        radii = self.z64.norm(dim=-1) if w is None else self.z64.norm(dim=-1).masked_fill(w <= 0, 0)
+        radii = self.z64.norm(dim=-1)
+        radii = radii if w is None else radii.masked_fill(w <= 0, 0)
         self.radius = radii.amax(-1, keepdim=True)  # (B, 1) the samples' reach (positive weight only)
         # the context in a canonical order (by first whitened coordinate): attention sums, and the
         # context subsets drawn below, then do not depend on the order the samples came in
