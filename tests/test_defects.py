@@ -602,6 +602,17 @@ def test_load_refuses_bad_options_at_once(option, value, message):
         scoreoracle.load(**{option: value})
 
 
+@pytest.mark.parametrize("option,value,message", [
+    ("context_limit", "auto", "context_limit must be None or a positive integer"),
+    ("rotations", 0, "rotations must be a positive integer"),
+    ("seed", 1.5, "seed must be a non-negative integer"),
+])
+def test_an_oracle_built_directly_refuses_the_same_bad_options(option, value, message):
+    """load()'s "auto" context limit is resolved per checkpoint; a core passed directly has none."""
+    with pytest.raises(ValueError, match=message):
+        DiScoFormerOracle(random_core(2), **{option: value})
+
+
 @pytest.mark.parametrize("dim", [None, 2, 5])
 def test_rotations_are_ignored_by_the_all_dimension_core_whichever_way_it_is_loaded(dim):
     """load()'s docstring: the all-dimension core, exactly invariant, always uses one frame."""

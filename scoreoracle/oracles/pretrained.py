@@ -71,18 +71,18 @@ class DiScoFormerOracle(Oracle):
                  context_limit: int | None = None, ensembles: int = 1, seed: int = 0, source: tuple | None = None):
         self.device = resolve_device(device)
         self.dtype = dtype
-        self.chunk_size = check_positive_int(chunk_size, "chunk_size")
+        settings = _checked_options(dict(chunk_size=chunk_size, rotations=rotations, context_limit=context_limit,
+                                         ensembles=ensembles, seed=seed), auto_limit=False)
+        self.chunk_size = settings["chunk_size"]
         reference = next(core.parameters())
         if reference.dtype != dtype or reference.device != self.device:  # never convert the caller's module
             core = copy.deepcopy(core).to(device=self.device, dtype=dtype)
         self.core = core
-        self.rotations = check_positive_int(rotations, "rotations")
+        self.rotations = settings["rotations"]
         self.progress = progress
         self.name = name
         self.source = source  # (checkpoint name, folder or None) when the core came from a checkpoint
-        self.context_limit = None if context_limit is None else check_positive_int(context_limit, "context_limit")
-        self.ensembles = check_positive_int(ensembles, "ensembles")
-        self.seed = check_positive_int(seed, "seed", allow_zero=True)
+        self.context_limit, self.ensembles, self.seed = (settings[k] for k in ("context_limit", "ensembles", "seed"))
         core_dim = getattr(core.config, "dim", None)
         if dim is not None:
             dim = check_dimension(dim)
@@ -362,20 +362,23 @@ def _source(name: str, directory) -> tuple:
     return name, None if directory is None else str(Path(directory).resolve())
 
 
-def _checked_options(options: dict) -> dict:
-    """``load()``'s options, refused at once when malformed (not at the first fit)."""
-    for name in ("chunk_size", "rotations", "ensembles"):
+def _checked_options(options: dict, *, auto_limit: bool = True) -> dict:
+    """Oracle options (any subset of :class:`DiScoFormerOracle`'s), with the integer settings
+    checked and made plain ints; ``context_limit`` may also be "auto" where ``auto_limit`` (``load()``,
+    which resolves it per checkpoint).  ``load()`` calls it so malformed options fail at once, not at
+    the first fit."""
+    checked = dict(options)
+    for name in ("chunk_size", "rotations", "ensembles", "seed"):
         if name in options:
-            check_positive_int(options[name], name)
-    if "seed" in options:
-        check_positive_int(options["seed"], "seed", allow_zero=True)
+            checked[name] = check_positive_int(options[name], name, allow_zero=name == "seed")
     limit = options.get("context_limit")
-    if limit is not None and limit != "auto":
+    if limit is not None and not (auto_limit and limit == "auto"):
         try:
-            check_positive_int(limit, "context_limit")
+            checked["context_limit"] = check_positive_int(limit, "context_limit")
         except ValueError:
-            raise ValueError(f'context_limit must be "auto", None or a positive integer, got {limit!r}') from None
-    return options
+            allowed = '"auto", None' if auto_limit else "None"
+            raise ValueError(f"context_limit must be {allowed} or a positive integer, got {limit!r}") from None
+    return checked
 
 
 def _options_for(options: dict, entry: dict) -> dict:
