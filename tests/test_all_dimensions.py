@@ -152,3 +152,22 @@ def test_paper_table5_at_d100(all_d):
                                 kde_multipliers=TABLE5_MULTIPLIERS, gmm_options=TABLE5_FAMILY)
     assert _ratio(table) >= 2.5, table
     assert table["best-h kde"]["logf_mse"] >= 37 * table["model"]["logf_mse"], table
+
+
+@pytest.mark.parametrize("d", [1, 2, 5, 8])
+def test_local_gaussian_head_direct_solve_equals_its_conjugate_gradient_steps(d):
+    """For d ≤ the CG step count the head forms each token's d × d system once and solves it: in
+    exact arithmetic the same answer as the CG steps (they end in at most d steps), checked in float64."""
+    from scoreoracle.models.equivariant import EquivariantConfig, LocalGaussianHead
+    head = LocalGaussianHead(EquivariantConfig(local_gaussian_iterations=8))
+    g = torch.Generator().manual_seed(d)
+    zc = torch.randn(2, 60, d, generator=g, dtype=torch.float64)
+    a = torch.softmax(3 * torch.randn(2, 7, 60, generator=g, dtype=torch.float64), dim=-1)
+    mu, ridge = a @ zc, torch.rand(2, 7, 1, generator=g, dtype=torch.float64) + 0.05
+    r = torch.randn(2, 7, d, generator=g, dtype=torch.float64)
+    outer = (zc.unsqueeze(-1) * zc.unsqueeze(-2)).flatten(-2)
+    direct = head._direct_solve(a, zc, mu, ridge, r, outer)
+    torch.testing.assert_close(direct, head._conjugate_gradients(a, zc, mu, ridge, r), rtol=1e-9, atol=1e-11)
+    centred = zc.unsqueeze(1) - mu.unsqueeze(2)  # (B, c, n, d): C = Σ_j a_j (z_j − μ)(z_j − μ)ᵀ
+    system = torch.einsum("bcn,bcni,bcnj->bcij", a, centred, centred) + ridge.unsqueeze(-1) * torch.eye(d)
+    torch.testing.assert_close(system @ direct.unsqueeze(-1), r.unsqueeze(-1), rtol=1e-9, atol=1e-11)

@@ -212,7 +212,8 @@ class LocalGaussianHead(nn.Module):
     """The score of a Gaussian fitted around each token: −(C + λI)⁻¹(z − μ), where μ and C are the
     mean and covariance of the context under a Gaussian kernel centred on the token (precision β
     and ridge λ predicted from its features), solved by conjugate gradients with C·v products
-    formed by one pass over the context each (no d × d matrix).  With a kernel as wide as a
+    formed by one pass over the context each (no d × d matrix) — or, for d ≤ the number of CG steps,
+    where those steps solve it exactly, by one d × d solve per token (one pass, not one per step).  With a kernel as wide as a
     mixture component this is that component's own (anisotropic) score — what an isotropic
     kernel cannot give in high d.  Its contribution to the score is gated (zero at init)."""
 
@@ -232,6 +233,8 @@ class LocalGaussianHead(nn.Module):
         ridge = torch.exp(controls[..., 1]).unsqueeze(-1)  # (B, L, 1)
         zc = ctx.z
         zc_sq = (zc * zc).sum(-1)
+        d = zc.shape[-1]
+        outer = (zc.unsqueeze(-1) * zc.unsqueeze(-2)).flatten(-2) if d <= self.iterations else None  # (B, n, d²)
         parts = []
         for zi, bi, ri in zip(z.split(chunk_size, 1), beta.split(chunk_size, 1), ridge.split(chunk_size, 1)):
             logits = bi.unsqueeze(-1) * (zi @ zc.transpose(-1, -2) - 0.5 * zc_sq.unsqueeze(1))  # (B, c, n)
@@ -239,23 +242,37 @@ class LocalGaussianHead(nn.Module):
                 logits = logits + ctx.log_weights.unsqueeze(1)
             a = torch.softmax(logits, dim=-1)
             mu = a @ zc
-
-            def apply(v):  # (C + λI) v with C = Σ_j a_j (z_j − μ)(z_j − μ)ᵀ
-                return (a * (v @ zc.transpose(-1, -2))) @ zc - mu * (mu * v).sum(-1, keepdim=True) + ri * v
-
-            r = zi - mu  # solve (C + λI) x = r by conjugate gradients, x₀ = 0
-            x, res, direction = torch.zeros_like(r), r, r
-            rr = (res * res).sum(-1, keepdim=True)
-            for _ in range(self.iterations):
-                step_dir = apply(direction)
-                alpha = rr / (direction * step_dir).sum(-1, keepdim=True).clamp_min(1e-30)
-                x = x + alpha * direction
-                res = res - alpha * step_dir
-                rr_new = (res * res).sum(-1, keepdim=True)
-                direction = res + (rr_new / rr.clamp_min(1e-30)) * direction
-                rr = rr_new
-            parts.append(-x)
+            solve = self._direct_solve if d <= self.iterations else self._conjugate_gradients
+            parts.append(-solve(a, zc, mu, ri, zi - mu, outer))
         return controls[..., 2:3] * torch.cat(parts, dim=1)
+
+    def _conjugate_gradients(self, a, zc, mu, ridge, r, outer=None):
+        """x (B, c, d) with (C + λI) x = r, C = Σ_j a_j (z_j − μ)(z_j − μ)ᵀ, by ``iterations`` CG
+        steps from x₀ = 0, each one pass over the context (a (B, c, n), zc (B, n, d), μ (B, c, d))."""
+        def apply(v):
+            return (a * (v @ zc.transpose(-1, -2))) @ zc - mu * (mu * v).sum(-1, keepdim=True) + ridge * v
+
+        x, res, direction = torch.zeros_like(r), r, r
+        rr = (res * res).sum(-1, keepdim=True)
+        for _ in range(self.iterations):
+            step_dir = apply(direction)
+            alpha = rr / (direction * step_dir).sum(-1, keepdim=True).clamp_min(1e-30)
+            x = x + alpha * direction
+            res = res - alpha * step_dir
+            rr_new = (res * res).sum(-1, keepdim=True)
+            direction = res + (rr_new / rr.clamp_min(1e-30)) * direction
+            rr = rr_new
+        return x
+
+    @staticmethod
+    def _direct_solve(a, zc, mu, ridge, r, outer):
+        """The same x for d ≤ ``iterations``, where those CG steps already solve the system exactly
+        (CG ends in at most d steps): C formed once per token from the context's outer products
+        ``outer`` (B, n, d²), one pass instead of ``iterations``, then a d × d solve."""
+        d = r.shape[-1]
+        system = (a @ outer).unflatten(-1, (d, d)) - mu.unsqueeze(-1) * mu.unsqueeze(-2)
+        system = system + ridge.unsqueeze(-1) * torch.eye(d, dtype=r.dtype, device=r.device)
+        return torch.linalg.solve(system, r.unsqueeze(-1)).squeeze(-1)
 
 
 class EquivariantCore(nn.Module):
