@@ -14,6 +14,13 @@ import numpy as np
 import torch
 
 
+def _tensor_of(arr: np.ndarray) -> torch.Tensor:
+    """A numpy array as a torch tensor, sharing memory where it can; read-only arrays (Dask
+    blocks, memory maps) are copied rather than shared (torch warns on those)."""
+    arr = np.ascontiguousarray(arr)
+    return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+
+
 def check_points(x, name: str, *, allow_empty: bool = False) -> torch.Tensor:
     """An array-like of points as a float64 tensor (n, d).
 
@@ -32,7 +39,7 @@ def check_points(x, name: str, *, allow_empty: bool = False) -> torch.Tensor:
             raise TypeError(f"{name} must be an array of shape (n, d); could not convert: {exc}") from exc
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise TypeError(f"{name} must be a numeric array of shape (n, d), got dtype {arr.dtype}")
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        t = _tensor_of(arr)
     if t.is_complex():
         raise TypeError(f"{name} must be real, got complex dtype {t.dtype}")
     if t.ndim == 1:
@@ -66,6 +73,14 @@ def check_samples(samples, name: str = "samples") -> torch.Tensor:
     return x
 
 
+def check_sample_set(samples, name: str = "samples") -> torch.Tensor:
+    """One sample set (n, d), as :func:`check_samples`, for functions that take no batch of sets."""
+    if is_batch(samples):
+        raise ValueError(f"{name} must be one sample set (n, d), not a batch of sets: got shape "
+                         f"{tuple(np.shape(samples))}; call once per set")
+    return check_samples(samples, name)
+
+
 def is_batch(x) -> bool:
     """True for a stack of sample sets (B, n, d) (a 3-D array or a list of 2-D arrays)."""
     if isinstance(x, (torch.Tensor, np.ndarray)):
@@ -82,7 +97,7 @@ def check_batch(x, name: str, *, allow_empty: bool = False) -> torch.Tensor:
                              "need equal (n, d) per set (or fit each set on its own)")
         x = torch.stack([torch.as_tensor(e) for e in x]) if isinstance(x[0], torch.Tensor) else np.asarray(x)
     if not isinstance(x, torch.Tensor):
-        x = torch.from_numpy(np.ascontiguousarray(np.asarray(x)))
+        x = _tensor_of(np.asarray(x))
     if x.ndim != 3 or x.shape[0] == 0:
         raise ValueError(f"{name} must be a batch of shape (B, n, d), got shape {tuple(x.shape)}")
     return torch.stack([check_points(e, f"{name}[{i}]", allow_empty=allow_empty) for i, e in enumerate(x.unbind(0))])
@@ -105,6 +120,8 @@ def check_queries(queries, dim: int, name: str = "queries", against: str = "samp
             raise ValueError(f"{name} is a batch (B, m, d) but the oracle was fitted to one sample set: "
                              f"fit a batch of sample sets (B, n, d) to query batches")
         q = check_points(queries, name, allow_empty=True)
+        if q.shape == (0, 1) and np.ndim(queries) == 1:  # [] holds no points, in any d
+            q = q.reshape(0, dim)
     if q.shape[-1] != dim:
         one_point = (f"; a 1-D array is read as m points in d = 1 — for one point in d = {dim} pass it "
                      f"as shape (1, {dim})" if np.ndim(queries) == 1 and len(queries) == dim else "")
@@ -113,14 +130,18 @@ def check_queries(queries, dim: int, name: str = "queries", against: str = "samp
     return q
 
 
+MIN_EFFECTIVE_SAMPLES = 2.0
+"""Smallest Kish effective sample size accepted: the unbiased weighted covariance scales by
+1/(1 − Σw²) = n_eff/(n_eff − 1), which diverges as the weight piles onto one sample."""
+
+
 def check_weights(weights, n: int, dim: int, batch: int | None = None) -> torch.Tensor | None:
     """Sample weights (n,) — (B, n) for a batch of sets: non-negative, finite, any scale; returned
     normalised to sum 1 per set (float64), or None for uniform weights.  At least d + 2 per set
-    must be positive."""
+    must be positive, and the effective sample size must be at least ``MIN_EFFECTIVE_SAMPLES``."""
     if weights is None:
         return None
-    w = weights.detach() if isinstance(weights, torch.Tensor) else torch.from_numpy(
-        np.ascontiguousarray(np.asarray(weights, dtype=np.float64)))
+    w = weights.detach() if isinstance(weights, torch.Tensor) else _tensor_of(np.asarray(weights, dtype=np.float64))
     w = w.to(torch.float64)
     shape = (n,) if batch is None else (batch, n)
     if batch is None and w.ndim == 2 and 1 in w.shape:
@@ -135,7 +156,14 @@ def check_weights(weights, n: int, dim: int, batch: int | None = None) -> torch.
     if positive < dim + 2:
         raise ValueError(f"only {positive} weight(s) are positive: at least d + 2 = {dim + 2} samples must "
                          "carry weight to estimate a non-singular covariance")
-    return w / w.sum(-1, keepdim=True)
+    w = w / w.amax(-1, keepdim=True)  # no overflow in the sum for weights near the float64 limit
+    w = w / w.sum(-1, keepdim=True)
+    n_eff = 1.0 / (w * w).sum(-1)
+    if bool((n_eff < MIN_EFFECTIVE_SAMPLES).any()):
+        raise ValueError(f"the weights' effective sample size (Σw)²/Σw² is {float(n_eff.min()):.4g}, below "
+                         f"{MIN_EFFECTIVE_SAMPLES:g}: nearly all the weight sits on one sample (importance weights "
+                         "spanning many orders of magnitude?); temper or resample them")
+    return w
 
 
 def effective_sample_size(weights: torch.Tensor | None, n: int) -> float:
@@ -172,7 +200,13 @@ def check_dimension(value, name: str = "dim") -> int:
 
 
 def resolve_device(device) -> torch.device:
-    """None → cuda when present, else cpu."""
+    """None → cuda when present, else cpu; a CUDA device this machine lacks is refused at once."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    device = torch.device(device)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index is not None and device.index >= count):
+            raise ValueError(f"device {str(device)!r} is not available: this machine has {count} CUDA "
+                             "device(s); use device=None (CUDA when present, else the CPU) or 'cpu'")
+    return device

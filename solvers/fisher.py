@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from scoreoracle.validation import check_queries, check_samples, check_weights
+from scoreoracle.validation import check_queries, check_sample_set, check_weights
 
 Z95 = 1.959963984540054
 DIVERGENCE_CHUNK = 2048  # query rows per autograd pass
@@ -95,7 +95,7 @@ def score_and_divergence(fitted, x: np.ndarray, step: float = 1e-3):
 
 
 def _samples_and_weights(samples, weights, name="samples"):
-    x = check_samples(samples, name).detach().numpy()
+    x = check_sample_set(samples, name).detach().cpu().numpy()
     w = check_weights(weights, x.shape[0], x.shape[1])
     return x, None if w is None else w.numpy()
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from scoreoracle.fingerprint import fingerprint
-from scoreoracle.validation import check_positive_float, check_positive_int, check_samples, is_batch
+from scoreoracle.validation import check_positive_float, check_positive_int, check_sample_set
 from scoreoracle.whitening import SingularSamplesError
 
 from .trajectory import SnapshotStack, Trajectory
@@ -147,9 +147,7 @@ def step_rng(seed: int, step: int, stream: int = 0) -> np.random.Generator:
 
 def check_particles(particles, name: str = "particles") -> np.ndarray:
     """Particles (n, d) as a contiguous float64 array: finite, n ≥ d + 2, sample-major."""
-    if is_batch(particles):
-        raise ValueError(f"{name} must be one particle set (n, d), got shape {np.shape(particles)}")
-    return np.ascontiguousarray(check_samples(particles, name).detach().cpu().numpy())
+    return np.ascontiguousarray(check_sample_set(particles, name).detach().cpu().numpy())
 
 
 def check_time_arguments(t_span, dt):

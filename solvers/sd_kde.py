@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from scoreoracle import KDEOracle
-from scoreoracle.validation import check_positive_float, check_samples, check_weights, effective_sample_size
+from scoreoracle.validation import check_positive_float, check_sample_set, check_weights, effective_sample_size
 
 
 def sd_kde_bandwidth(samples: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -63,7 +63,7 @@ def sd_kde(samples, oracle="empirical", bandwidth=None, *, weights=None) -> SDKD
     bandwidth : isotropic kernel standard deviation h in data units; default
         :func:`sd_kde_bandwidth` (∝ n_eff^(−1/(d+8))).
     """
-    x = check_samples(samples).detach().numpy()
+    x = check_sample_set(samples).detach().cpu().numpy()
     w = check_weights(weights, x.shape[0], x.shape[1])
     w = None if w is None else w.numpy()
     h = sd_kde_bandwidth(x, w) if bandwidth is None else check_positive_float(bandwidth, "bandwidth")

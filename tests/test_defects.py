@@ -697,3 +697,115 @@ def test_an_explicit_method_is_never_overridden_by_the_options(x2):
     with pytest.raises(ValueError, match="conflicts with options.method='euler'"):
         run(method="heun", options=options)
     np.testing.assert_array_equal(run(options=options).final, run(method="euler").final)
+
+
+# --- defects found by trying the library as a new user (2026-11-26) ---------------------------------
+
+@pytest.mark.parametrize("checkpoint,d", [(None, 2), ("d3", 3)])
+def test_a_query_far_beyond_the_samples_gets_the_gaussian_fits_tail_not_nan(checkpoint, d):
+    """Queries ~1e10 whitened units out overflowed the float32 core to NaN, and the far-field weight 0
+    times NaN stayed NaN; the core now sees such points pulled in to the edge of its far field."""
+    x = 1e-5 * np.random.default_rng(0).normal(size=(500, d))
+    q = np.zeros((2, d))
+    q[:, 0] = [1e5, -3e7]
+    oracle = scoreoracle.load(checkpoint=checkpoint)
+    log_f, score = oracle.fit(x).log_density_and_score(q)
+    gauss_log_f, gauss_score = GaussianFitOracle().fit(x).log_density_and_score(q)
+    np.testing.assert_allclose(log_f, gauss_log_f, rtol=1e-12)
+    np.testing.assert_allclose(score, gauss_score, rtol=1e-12)
+    queries = torch.tensor(q, requires_grad=True)
+    oracle.fit(x).log_density(queries).sum().backward()
+    assert torch.isfinite(queries.grad).all()
+
+
+@pytest.mark.parametrize("make", [GaussianFitOracle, KDEOracle, solvers.BlobOracle, scoreoracle.load])
+def test_weights_piled_on_one_sample_are_refused_by_their_effective_sample_size(make):
+    """One weight 1e20 times the rest: 1 − Σw² rounded to 0 in the unbiased weighted covariance
+    (NaN from the Gaussian fit and KDE, −inf from the blob oracle)."""
+    x = np.random.default_rng(0).normal(size=(500, 2))
+    w = np.ones(500)
+    w[0] = 1e20
+    with pytest.raises(ValueError, match="effective sample size"):
+        make().fit(x, weights=w)
+    huge = np.full(500, 1e308)  # any scale: the sum no longer overflows (the float32 core's weighted path: 1e-7)
+    np.testing.assert_allclose(make().fit(x, weights=huge).log_density(x[:3]), make().fit(x).log_density(x[:3]),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: solvers.fisher_information(x, KDEOracle(), divergence=False),
+    lambda x: solvers.entropy(x, KDEOracle()),
+    lambda x: solvers.relative_fisher_information(x, x, KDEOracle()),
+    lambda x: solvers.sd_kde(x),
+])
+def test_estimators_of_one_sample_set_refuse_a_batch(call):
+    """fisher_information(divergence=False) returned a number for a batch (3, 200, 2)."""
+    with pytest.raises(ValueError, match="one sample set"):
+        call(np.random.default_rng(0).normal(size=(3, 200, 2)))
+
+
+def test_exact_oracle_answers_each_set_of_a_batch_with_its_own_law():
+    """A batched law fitted to a batch gave (B, B, m) results; fitted to one set, (B, m)."""
+    law = scoreoracle.random_gmm(3, 2, generator=torch.Generator().manual_seed(0))
+    x, q = law.sample(400), law.sample(10)
+    log_f, score = ExactOracle(law).fit(x).log_density_and_score(q)
+    true_log_f, true_score = law.log_density_and_score(q)
+    torch.testing.assert_close(log_f, true_log_f.double())
+    torch.testing.assert_close(score, true_score.double())
+    with pytest.raises(ValueError, match="batched law"):
+        ExactOracle(law).fit(x[0]).log_density(q[0])
+
+
+def test_exact_oracle_takes_a_law_that_answers_in_numpy():
+    class StandardNormal:
+        dim = 2
+
+        def log_density_and_score(self, q):
+            q = np.asarray(q)
+            return -0.5 * (q * q).sum(-1) - np.log(2 * np.pi), -q
+
+    q = np.array([[0.5, -1.0]])
+    log_f, score = ExactOracle(StandardNormal()).fit(np.random.default_rng(0).normal(size=(10, 2))).log_density_and_score(q)
+    np.testing.assert_allclose(log_f, [-0.625 - np.log(2 * np.pi)])
+    np.testing.assert_allclose(score, -q)
+
+
+def test_isotropic_kde_keeps_its_precision_under_a_large_offset():
+    """The isotropic KDE expanded ‖q‖² + ‖x‖² − 2q·x about the origin: 0.03 nats off at offset 1e7."""
+    rng = np.random.default_rng(0)
+    x, q, h = rng.normal(size=(300, 2)), rng.normal(size=(5, 2)), 0.3
+    d2 = ((q[:, None] - x[None]) ** 2).sum(-1)
+    exact = np.log(np.exp(-d2 / (2 * h * h)).mean(1)) - np.log(2 * np.pi * h * h)
+    log_f = KDEOracle(h, isotropic=True).fit(x + 1e7).log_density(q + 1e7)
+    np.testing.assert_allclose(log_f, exact, atol=1e-7)  # float64 holds x + 1e7 to ~2e-9
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("make", [lambda: scoreoracle.load(device="cuda"), lambda: KDEOracle(device="cuda:0"),
+                                  lambda: DiScoFormerOracle(random_core(2), device="cuda")])
+def test_a_cuda_device_the_machine_lacks_is_refused_when_asked_for(make):
+    """It was accepted, and the first fit failed with torch's "not compiled with CUDA"."""
+    with pytest.raises(ValueError, match="'cuda(:0)?' is not available"):
+        make()
+
+
+def test_empty_list_queries_and_read_only_arrays():
+    import warnings
+    x = np.random.default_rng(0).normal(size=(300, 2))
+    fitted = GaussianFitOracle().fit(x)
+    assert fitted.score([]).shape == (0, 2) and fitted.log_density(np.array([])).shape == (0,)
+    read_only = x.copy()
+    read_only.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warned on sharing memory with a non-writable array
+        np.testing.assert_array_equal(GaussianFitOracle().fit(read_only, weights=np.ones(300)).score(read_only[:4]),
+                                      fitted.score(x[:4]))
+
+
+def test_one_dimensional_dask_queries_in_d1_as_numpy_ones():
+    da = pytest.importorskip("dask.array")
+    x = np.random.default_rng(0).normal(size=300)
+    fitted, q = GaussianFitOracle().fit(x), np.linspace(-1, 1, 10)
+    log_f, score = fitted.log_density_and_score(da.from_array(q, chunks=4))
+    np.testing.assert_array_equal(log_f.compute(), fitted.log_density(q))
+    np.testing.assert_array_equal(score.compute(), fitted.score(q))

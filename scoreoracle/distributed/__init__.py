@@ -37,11 +37,13 @@ def _block(queries, fitted, dtype):
 
 
 def log_density_and_score(fitted, queries):
-    """(log f (m,), score (m, d)) as Dask arrays for Dask queries (m, d) chunked along rows."""
+    """(log f (m,), score (m, d)) as Dask arrays for Dask queries (m, d) chunked along rows ((m,) in d = 1)."""
     import dask.array as da
 
     if fitted.batch is not None:
         raise ValueError("Dask queries are supported for a single fitted sample set, not a batch")
+    if queries.ndim == 1 and fitted.dim == 1:  # m points in d = 1, as numpy queries may be
+        queries = queries[:, None]
     if queries.ndim != 2 or queries.shape[1] != fitted.dim:
         raise ValueError(f"queries must be a Dask array of shape (m, {fitted.dim}), got {queries.shape}")
     queries = queries.rechunk({1: -1})

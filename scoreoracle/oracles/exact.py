@@ -26,6 +26,11 @@ class ExactOracle(Oracle):
     def _fit(self, samples, weights):
         return _FittedExact(samples, self.distribution)
 
+    def _fit_batch(self, samples, weights):
+        """A batch of B sets is answered by one call of the law on queries (B, m, d): a batched law
+        (B distributions, e.g. ``random_gmm(B, d)``) answers set b with distribution b."""
+        return _FittedExact(samples, self.distribution)
+
     def __repr__(self):
         return f"ExactOracle({type(self.distribution).__name__}, d = {self.distribution.dim})"
 
@@ -36,8 +41,16 @@ class _FittedExact(FittedOracle):
         self.distribution = distribution
 
     def _evaluate(self, q):
+        """The law at queries q (m, d) or (B, m, d); its answers may be torch or numpy arrays."""
         log_f, score = self.distribution.log_density_and_score(q)
-        return log_f.to(torch.float64), score.to(torch.float64)
+        log_f, score = (torch.as_tensor(t, dtype=torch.float64, device=q.device) for t in (log_f, score))
+        if log_f.shape != q.shape[:-1] or score.shape != q.shape:
+            sets = "one sample set (n, d)" if q.ndim == 2 else f"a batch of {q.shape[0]} sample sets"
+            raise ValueError(f"the distribution answered queries of shape {tuple(q.shape)} with log-densities "
+                             f"{tuple(log_f.shape)} and scores {tuple(score.shape)}, expected "
+                             f"{tuple(q.shape[:-1])} and {tuple(q.shape)}: a batched law (one distribution per "
+                             f"set) must be fitted to a batch of as many sets, and {sets} was fitted")
+        return log_f, score
 
 
 class GaussianFitOracle(Oracle):

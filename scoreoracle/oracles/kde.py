@@ -67,8 +67,9 @@ class KDEOracle(Oracle):
 
     def _fit(self, samples, weights):
         n, d = samples.shape
-        if self.isotropic:
-            w = Whitening(mean=torch.zeros(1, d, dtype=torch.float64, device=samples.device),
+        if self.isotropic:  # centred at the samples' mean: no round-off from a large common offset
+            mean = samples.mean(0, keepdim=True) if weights is None else weights @ samples
+            w = Whitening(mean=mean.reshape(1, d),
                           matrix=torch.eye(d, dtype=torch.float64, device=samples.device),
                           log_det=torch.zeros((), dtype=torch.float64, device=samples.device))
         else:

@@ -20,7 +20,8 @@ from ..contract import FittedOracle, Oracle
 from ..distributions import random_rotations
 from ..fingerprint import fingerprint
 from ..gaussian import standard_normal_log_density
-from ..validation import check_dimension, check_positive_int, check_samples, effective_sample_size, resolve_device
+from ..validation import (check_dimension, check_positive_int, check_sample_set, check_samples,
+                          effective_sample_size, resolve_device)
 from ..whitening import canonical_rotation, fit_whitening
 from .adaptation import adapt_core
 from .score_matching import Comparison, compare, held_out_split, score_matching_loss
@@ -212,7 +213,10 @@ class FittedDiScoFormer(FittedOracle):
 
     def _evaluate(self, q):
         z64 = self.whitening.apply(q if self.batch is not None else q.unsqueeze(0))
-        zq = z64.to(self.dtype)
+        # the core never sees points beyond the far field, where its weight is 0: those are pulled
+        # in to its edge (a query 1e10 out would overflow the core to NaN, and 0 · NaN is NaN)
+        edge = FAR_FIELD[1] * self.radius.unsqueeze(-1)  # (B, 1, 1)
+        zq = (z64 * (edge / z64.norm(dim=-1, keepdim=True).clamp_min(edge))).to(self.dtype)
         frames = self.frames.repeat(len(self.subsets), 1, 1)
         return self._combine([self.core.decode(zq @ frame, ctx) for frame, ctx in zip(frames, self.contexts)], z64)
 
@@ -330,9 +334,7 @@ class PretrainedOracle(Oracle):
         the comparison.  Only the d-routing oracle of ``load()`` selects; ``load(dim)`` and
         ``load(checkpoint=…)`` are pinned to one checkpoint.
         """
-        x = check_samples(samples)
-        if x.ndim != 2:
-            raise ValueError("select takes one sample set (n, d), not a batch")
+        x = check_sample_set(samples)
         d = x.shape[-1]
         default, other = self.checkpoint_for(d), self.every_dimension
         chosen, comparison = default, None
