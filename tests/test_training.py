@@ -278,3 +278,41 @@ def test_a_transformer_caps_its_size_feature_at_the_largest_context_it_trains_on
     assert train(tmp_path, TINY, cfg, progress=False).config.size_feature_max == 256
     cfg = replace(cfg, long_context_share=0.0)
     assert train(tmp_path / "short", TINY, cfg, progress=False).config.size_feature_max == 64
+
+
+def test_a_new_run_refuses_a_folder_that_holds_a_run(tmp_path):
+    """Without --resume a second `train` into a run folder overwrote its checkpoint and appended a new
+    run to its logs (exit 0, no warning)."""
+    cfg = TrainConfig(steps=2, tokens_per_batch=256, context_sizes=(32, 64), n_queries=8, threads=1, eval_every=1000)
+    train(tmp_path, TINY, cfg, progress=False)
+    before = {name: (tmp_path / name).read_bytes() for name in ("checkpoint.pt", "sessions.jsonl", "config.json")}
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(tmp_path, TINY, replace(cfg, steps=1), progress=False)
+    assert all((tmp_path / name).read_bytes() == data for name, data in before.items())
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: TrainConfig(steps=-5), "steps must be a positive integer"),
+    (lambda: TrainConfig(context_sizes=(64, 16)), "context_sizes must be two sizes"),
+    (lambda: TrainConfig(lr=0.0), "lr must be a positive"),
+    (lambda: TrainConfig(long_context_share=0.1, long_context_max=1024), "long_context_max"),
+    (lambda: TransformerConfig(dim=0), "dim must be a positive integer"),
+    (lambda: TransformerConfig(dim=1, width=8, heads=3), "multiple of heads"),
+])
+def test_bad_training_settings_are_refused_by_name_before_anything_is_written(make, message):
+    """They failed deep in the first step (torch.multinomial, a reshape) after the run files were
+    written, or — steps = −5 — ran nothing and exited 0."""
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_cli_reports_bad_settings_and_folders_without_a_traceback(tmp_path, capsys):
+    from scoreoracle.training.cli import main
+    for argv in (["train", "--dim", "0", "--run-dir", str(tmp_path / "a")],
+                 ["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "train: error: dim must be a positive integer" in err and "holds no checkpoint.pt" in err
+    assert not (tmp_path / "a").exists()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict
 
+from ..validation import check_positive_int
+
 REFERENCE_SIZE = 1024  # the context size whose log-size feature is 0
 
 
@@ -17,6 +19,13 @@ class ConfigDict:
     @classmethod
     def from_dict(cls, data: dict):
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def check_positive_ints(config, names) -> None:
+    """Refuse a config whose named fields are not positive integers: a bad size fails here, by
+    name, not as a shape error deep in a forward pass."""
+    for name in names:
+        check_positive_int(getattr(config, name), name)
 
 
 def log_size(n_eff: float, cap: float | None = None) -> float:

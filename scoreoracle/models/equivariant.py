@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..gaussian import LOG_2PI, silverman_factor, standard_normal_log_density
-from .config import ConfigDict, log_size
+from .config import ConfigDict, check_positive_ints, log_size
 
 
 
@@ -52,6 +52,9 @@ class EquivariantConfig(ConfigDict):
     bandwidth_multipliers: tuple = (0.35, 1.5)  # initial per-head bandwidths × Silverman's rule
     size_feature_max: int = 0  # cap of n in the log-size feature (0: no cap)
     local_gaussian_iterations: int = 0  # conjugate-gradient steps of the local-Gaussian head (0: no head)
+
+    def __post_init__(self):
+        check_positive_ints(self, ("width", "depth", "heads", "head_width", "ffn"))
 
 
 @dataclass

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..gaussian import standard_normal_log_density
-from .config import REFERENCE_SIZE, ConfigDict, log_size
+from .config import REFERENCE_SIZE, ConfigDict, check_positive_ints, log_size
 
 
 
@@ -51,6 +51,11 @@ class TransformerConfig(ConfigDict):
     kernel_heads: int = 0  # 0: no kernel-attention layer
     kernel_bandwidths: tuple = (0.15, 2.0)  # initial range of h (whitened units, at n = 1024)
     size_feature_max: int = 2048  # largest training context; larger n enter the log-size feature as this
+
+    def __post_init__(self):
+        check_positive_ints(self, ("dim", "width", "depth", "heads", "ffn"))
+        if self.width % self.heads:
+            raise ValueError(f"width = {self.width} must be a multiple of heads = {self.heads}")
 
 
 class Block(nn.Module):

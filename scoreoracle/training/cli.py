@@ -110,47 +110,49 @@ def main(argv=None):
 
     sub.add_parser("info", help="versions, device and shipped checkpoints")
     args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            from .loop import train
+            train_over = _overrides(args, TrainConfig, parser)
+            given = {f for cfg in configs.values() for f in _overrides(args, cfg, parser, skip=MODEL_FLAGS_SKIPPED)}
+            if args.resume:
+                if given or args.dim is not None:
+                    parser.error(f"--resume keeps the stored architecture (grow it with --extend); remove "
+                                 f"{sorted(given) or ['dim']}")
+                train(args.run_dir, resume=True, overrides=train_over, extend=_extensions(args.extend, parser),
+                      progress=not args.no_progress, max_minutes=args.max_minutes)
+                return 0
+            if args.extend:
+                parser.error("--extend grows a stored run: use it with --resume")
+            config_class = configs[args.architecture]
+            model_over = _overrides(args, config_class, parser, skip=MODEL_FLAGS_SKIPPED)
+            foreign = given - set(model_over)
+            if foreign:
+                parser.error(f"{sorted(foreign)} are not settings of the {args.architecture} architecture")
+            if "dim" in {f.name for f in dataclasses.fields(config_class)}:
+                if args.dim is None:
+                    parser.error("--dim is required for a new per-dimension run")
+                model_over["dim"] = args.dim
+            elif args.dim is not None:
+                parser.error(f"the {args.architecture} architecture serves every d: use --dim-groups, not --dim")
+            train(args.run_dir, config_class(**model_over), TrainConfig(**train_over), progress=not args.no_progress,
+                  max_minutes=args.max_minutes)
+        elif args.command == "export":
+            from .export import export_run
+            path = export_run(args.run_dir, args.out, name=args.name, eval_gmms=args.eval_gmms, default=args.default)
+            print(f"wrote {path}")
+        elif args.command == "info":
+            import torch
 
-    if args.command == "train":
-        from .loop import train
-        train_over = _overrides(args, TrainConfig, parser)
-        given = {f for cfg in configs.values() for f in _overrides(args, cfg, parser, skip=MODEL_FLAGS_SKIPPED)}
-        if args.resume:
-            if given or args.dim is not None:
-                parser.error(f"--resume keeps the stored architecture (grow it with --extend); remove "
-                             f"{sorted(given) or ['dim']}")
-            train(args.run_dir, resume=True, overrides=train_over, extend=_extensions(args.extend, parser),
-                  progress=not args.no_progress, max_minutes=args.max_minutes)
-            return 0
-        if args.extend:
-            parser.error("--extend grows a stored run: use it with --resume")
-        config_class = configs[args.architecture]
-        model_over = _overrides(args, config_class, parser, skip=MODEL_FLAGS_SKIPPED)
-        foreign = given - set(model_over)
-        if foreign:
-            parser.error(f"{sorted(foreign)} are not settings of the {args.architecture} architecture")
-        if "dim" in {f.name for f in dataclasses.fields(config_class)}:
-            if args.dim is None:
-                parser.error("--dim is required for a new per-dimension run")
-            model_over["dim"] = args.dim
-        elif args.dim is not None:
-            parser.error(f"the {args.architecture} architecture serves every d: use --dim-groups, not --dim")
-        train(args.run_dir, config_class(**model_over), TrainConfig(**train_over), progress=not args.no_progress,
-              max_minutes=args.max_minutes)
-    elif args.command == "export":
-        from .export import export_run
-        path = export_run(args.run_dir, args.out, name=args.name, eval_gmms=args.eval_gmms, default=args.default)
-        print(f"wrote {path}")
-    elif args.command == "info":
-        import torch
-
-        from ..weights import read_manifest
-        info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
-                "checkpoints": {name: {"dim": e.get("dim") or "any", "architecture": e.get("architecture"),
-                                       "context_limit": e.get("context_limit"), "default": bool(e.get("default")),
-                                       "retired": bool(e.get("retired"))}
-                                for name, e in read_manifest().items()}}
-        print(json.dumps(info, indent=2))
+            from ..weights import read_manifest
+            info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+                    "checkpoints": {name: {"dim": e.get("dim") or "any", "architecture": e.get("architecture"),
+                                           "context_limit": e.get("context_limit"), "default": bool(e.get("default")),
+                                           "retired": bool(e.get("retired"))}
+                                    for name, e in read_manifest().items()}}
+            print(json.dumps(info, indent=2))
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:  # bad settings or folders: no traceback
+        parser.exit(2, f"scoreoracle {args.command}: error: {exc}\n")
     return 0
 
 

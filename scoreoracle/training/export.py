@@ -25,6 +25,8 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
     (``metrics.jsonl``), its sessions and configuration changes (``sessions.jsonl``) and an
     evaluation table on the GMM protocol of :mod:`.evaluation`."""
     run_dir = Path(run_dir)
+    if not (run_dir / "checkpoint.pt").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a training run folder: it holds no checkpoint.pt")
     core, state = load_checkpoint(run_dir / "checkpoint.pt")
     core.eval()
     dim = getattr(core.config, "dim", None)

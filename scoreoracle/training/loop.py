@@ -28,11 +28,15 @@ import torch.nn.functional as F
 
 from ..distributions import random_gmm
 from ..models import ARCHITECTURES, build_core
-from ..models.config import ConfigDict
+from ..models.config import ConfigDict, check_positive_ints
+from ..validation import check_positive_float
 from ..whitening import fit_whitening
 from .data import Batch, draw_dimension, draw_family, log_uniform_int, make_batch
 
 SCORE_METRICS = ("whitened", "data")  # where TrainConfig.score_metric measures score errors
+
+
+RUN_FILES = ("checkpoint.pt", "config.json", "metrics.jsonl", "sessions.jsonl")  # what a run folder holds
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,16 @@ class TrainConfig(ConfigDict):
     def __post_init__(self):
         if self.score_metric not in SCORE_METRICS:
             raise ValueError(f"score_metric must be one of {SCORE_METRICS}, got {self.score_metric!r}")
+        check_positive_ints(self, ("steps", "tokens_per_batch", "n_queries", "eval_every", "eval_gmms", "threads"))
+        check_positive_float(self.lr, "lr")
+        check_positive_float(self.checkpoint_minutes, "checkpoint_minutes")
+        sizes = self.context_sizes
+        if len(sizes) != 2 or not all(isinstance(n, int) and n >= 1 for n in sizes) or sizes[0] > sizes[1]:
+            raise ValueError(f"context_sizes must be two sizes (smallest, largest) with 1 ≤ smallest ≤ largest, "
+                             f"got {sizes!r}")
+        if self.long_context_share > 0 and self.long_context_max <= sizes[1]:
+            raise ValueError(f"long_context_max = {self.long_context_max} must exceed the largest context size "
+                             f"{sizes[1]} when long_context_share > 0")
 
 
 def loss_terms(model, batch: Batch, cfg: TrainConfig):
@@ -247,6 +261,10 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
     ckpt_path = run_dir / "checkpoint.pt"
     if resume and not ckpt_path.exists():
         raise FileNotFoundError(f"nothing to resume: {ckpt_path} does not exist (start a new run without --resume)")
+    existing = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not resume and existing:
+        raise FileExistsError(f"{run_dir} already holds a run ({', '.join(existing)}): resume it (--resume) or "
+                              "train into another folder; a new run would overwrite its checkpoint and mix its logs")
     if resume and "seed" in (overrides or {}):
         raise ValueError("a resumed run continues its stored random stream: seed cannot be overridden "
                          "(start a new run, or branch one, for another seed)")
