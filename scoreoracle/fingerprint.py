@@ -56,6 +56,8 @@ def describe(obj, seen: set) -> str:
         return "partial" + describe((obj.func, obj.args, obj.keywords), seen)
     if isinstance(obj, types.MethodType):  # a bound method: its function and its object
         return "method" + describe((obj.__func__, obj.__self__), seen)
+    if isinstance(obj, types.CodeType):  # the code of a nested function, lambda or comprehension
+        return f"code {obj.co_qualname}:" + obj.co_code.hex() + describe((obj.co_consts, obj.co_names), seen)
     code = getattr(obj, "__code__", None)
     if code is not None:  # functions and lambdas
         cells = []
@@ -65,7 +67,7 @@ def describe(obj, seen: set) -> str:
             except ValueError:  # an empty cell
                 cells.append(None)
         module_globals = getattr(obj, "__globals__", {})
-        used = {name: _global(module_globals[name], seen) for name in code.co_names if name in module_globals}
+        used = {name: _global(module_globals[name], seen) for name in _names_read(code) if name in module_globals}
         return (f"function {getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}:" + code.co_code.hex()
                 + describe((code.co_consts, code.co_names, getattr(obj, "__defaults__", None), cells, used), seen))
     state = getattr(obj, "__dict__", None)
@@ -78,6 +80,15 @@ def describe(obj, seen: set) -> str:
     parts = {"__call__": call} if call is not None and hasattr(call, "__code__") else {}
     parts.update(state)
     return f"{type(obj).__module__}.{type(obj).__qualname__}" + describe(parts, seen)
+
+
+def _names_read(code: types.CodeType) -> list:
+    """The global and attribute names a code object reads, its nested code objects' included, sorted."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names.update(_names_read(const))
+    return sorted(names)
 
 
 def _global(value, seen: set) -> str:

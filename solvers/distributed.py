@@ -22,6 +22,7 @@ Requires the optional extra ``scoreoracle[dask]`` (Dask and Zarr).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +30,12 @@ import numpy as np
 
 from scoreoracle.distributed import shared
 from scoreoracle.fingerprint import fingerprint
+from scoreoracle.whitening import SingularSamplesError
 
 from .cloud import check_oracle
 from .collisions import RandomBatches, _collisions
-from .run import (STEPPERS, SolverDivergenceError, check_oracle_samples, check_time_arguments, oracle_fingerprint,
-                  step_rng)
+from .run import (STEPPERS, SolverDivergenceError, check_oracle_samples, check_time_arguments, drift_velocity,
+                  oracle_fingerprint, step_rng)
 from .trajectory import Trajectory
 
 DEFAULT_CONTEXT = 4096
@@ -70,7 +72,7 @@ def shard_field(rows, fitted, physics: ShardPhysics, step: int, t: float, shard:
     else:
         velocity = -s @ physics.D.T
         if physics.drift is not None:
-            velocity = velocity + np.asarray(physics.drift(rows, t), dtype=np.float64)
+            velocity = velocity + drift_velocity(physics.drift, rows, t)
     with np.errstate(over="ignore"):
         s2 = (s * s).sum(1)
     return np.concatenate([velocity, s2[:, None], ent[:, None]], axis=1)
@@ -90,6 +92,8 @@ class DistributedRun:
         self.n, self.d = particles.shape
         self.chunks = particles.rechunk({1: -1}).chunks
         self.x0 = particles.rechunk(self.chunks).astype(np.float64)
+        if not bool(self.da.isfinite(self.x0).all().compute()):
+            raise ValueError("particles contain NaN or infinite values; remove or impute them")
         self.t0, self.t1, self.n_steps = check_time_arguments(t_span, dt)
         self.h = (self.t1 - self.t0) / self.n_steps
         self.save_every = options.save_every or max(1, self.n_steps // 100)
@@ -243,9 +247,10 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
                     raise FloatingPointError("non-finite values")
                 if largest > options.explode_factor * run.scale:
                     raise FloatingPointError("an exploding state")
-        except FloatingPointError as exc:
+        except (FloatingPointError, SingularSamplesError) as exc:  # diverged, or collapsed onto a subspace
             if not times or times[-1] != t:
-                record(state, t, run.field(state, step, 0, t).persist())
+                with contextlib.suppress(FloatingPointError, SingularSamplesError):  # the state itself may be bad
+                    record(state, t, run.field(state, step, 0, t).persist())
             bar.close()
             raise SolverDivergenceError(f"step {step + 1}/{run.n_steps} (t = {t:.6g}) produced {exc}; stopped at "
                                         f"the last good state t = {t:.6g}", trajectory()) from None

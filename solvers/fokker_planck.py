@@ -14,7 +14,7 @@ from scoreoracle.distributed import is_dask_array
 from scoreoracle.fingerprint import fingerprint
 
 from .cloud import CloudScores, check_particle_weights, weighted_moments
-from .run import ParticleProblem, RunOptions, check_particles, integrate
+from .run import ParticleProblem, RunOptions, check_particles, drift_velocity, integrate
 
 
 def _diffusion_matrix(diffusion, d):
@@ -41,10 +41,7 @@ class FokkerPlanckProblem(ParticleProblem):
         s = self.scores(x, t)
         v = -s @ self.D.T
         if self.drift is not None:
-            b = np.asarray(self.drift(x, t), dtype=np.float64)
-            if b.shape != x.shape:
-                raise ValueError(f"drift returned shape {b.shape}, expected {x.shape}")
-            v = v + b
+            v = v + drift_velocity(self.drift, x, t)
         return {"velocity": v, "score": s}
 
     def diagnostics(self, x, t, field):

@@ -150,6 +150,15 @@ def check_particles(particles, name: str = "particles") -> np.ndarray:
     return np.ascontiguousarray(check_sample_set(particles, name).detach().cpu().numpy())
 
 
+def drift_velocity(drift, x: np.ndarray, t: float) -> np.ndarray:
+    """A user drift b(x, t) at particles x (n, d) as float64 (n, d); any other shape is refused
+    (broadcasting a (n, 1) or (d,) answer would silently change the physics)."""
+    b = np.asarray(drift(x, t), dtype=np.float64)
+    if b.shape != x.shape:
+        raise ValueError(f"drift returned shape {b.shape}, expected {x.shape} (one velocity per particle)")
+    return b
+
+
 def check_time_arguments(t_span, dt):
     """(t0, t1, n_steps) from t_span = (t0, t1), t1 > t0, and a positive dt (shrunk to fit)."""
     try:

@@ -119,3 +119,29 @@ def test_a_retired_checkpoint_is_loadable_by_name_but_no_longer_answers_its_dime
     assert oracle.select(x2).selection.comparison is None  # one checkpoint serves d = 2 now
     np.testing.assert_array_equal(scoreoracle.load(checkpoint="d2", path=tmp_path).score(x2),
                                   DiScoFormerOracle(own).score(x2))
+
+
+def test_two_checkpoints_for_one_dimension_are_refused_not_picked_by_manifest_order(tmp_path):
+    register(random_core(2), "first", {"dim": 2}, tmp_path)
+    register(random_core(2, seed=1), "second", {"dim": 2}, tmp_path)
+    with pytest.raises(ValueError, match=r"several checkpoints for d = 2 \['first', 'second'\]"):
+        scoreoracle.load(path=tmp_path)
+    assert scoreoracle.load(checkpoint="second", path=tmp_path).name == "second"
+
+
+def test_a_pickled_fitted_oracle_refuses_weights_re_exported_under_its_name(tmp_path, rng):
+    """It rebuilt its core by (name, folder) alone: re-exported weights were silently mixed with the
+    old weights' encoding of the samples; a worker's cache kept serving stale weights."""
+    import pickle
+    from scoreoracle.weights import cached_checkpoint
+    register(random_core(2), "core", {"dim": 2}, tmp_path)
+    x = rng.normal(size=(64, 2))
+    fitted = scoreoracle.load(path=tmp_path).fit(x)
+    blob = pickle.dumps(fitted)
+    np.testing.assert_array_equal(pickle.loads(blob).score(x[:3]), fitted.score(x[:3]))
+    register(random_core(2, seed=1), "core", {"dim": 2}, tmp_path)
+    # a process that holds the weights of that hash keeps answering with them, as fitted
+    np.testing.assert_array_equal(pickle.loads(blob).score(x[:3]), fitted.score(x[:3]))
+    cached_checkpoint.cache_clear()  # a fresh worker process: the folder no longer has those weights
+    with pytest.raises(WeightsIntegrityError, match="has changed since this fitted oracle was made"):
+        pickle.loads(blob)

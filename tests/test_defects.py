@@ -809,3 +809,17 @@ def test_one_dimensional_dask_queries_in_d1_as_numpy_ones():
     log_f, score = fitted.log_density_and_score(da.from_array(q, chunks=4))
     np.testing.assert_array_equal(log_f.compute(), fitted.log_density(q))
     np.testing.assert_array_equal(score.compute(), fitted.score(q))
+
+
+def test_a_drift_with_a_comprehension_or_nested_lambda_can_be_checkpointed():
+    """Run fingerprints could not describe a nested code object: `checkpoint=` failed with "cannot
+    fingerprint a code" for a drift with a list comprehension, while the same run without it worked."""
+    from scoreoracle.fingerprint import fingerprint
+
+    def drift(x, t):
+        return np.stack([-x[:, i] for i in range(x.shape[1])], 1)
+
+    def twice(x, t):
+        return np.stack([-2 * x[:, i] for i in range(x.shape[1])], 1)
+
+    assert fingerprint(drift) == fingerprint(drift) != fingerprint(twice)

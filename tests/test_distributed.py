@@ -189,3 +189,30 @@ def test_sharded_runs_call_on_step_and_show_progress(client, capsys):
     assert [(step, round(t, 12)) for step, t, _ in seen] == [(1, 0.05), (2, 0.1), (3, 0.15), (4, 0.2)]
     np.testing.assert_array_equal(seen[-1][2], np.asarray(traj.final))
     assert "fokker-planck (dask)" in capsys.readouterr().err
+
+
+def _sharded(x0, **kwargs):
+    import solvers
+    return solvers.simulate_fokker_planck(da.from_array(x0, chunks=(100, 2)), scoreoracle.KDEOracle(),
+                                          t_span=(0.0, 0.5), dt=0.1, **kwargs)
+
+
+def test_a_sharded_run_refuses_a_drift_of_the_wrong_shape_as_a_local_run_does(client):
+    """A drift answering (r, 1) was broadcast onto every axis: the run completed with other physics."""
+    x0 = np.random.default_rng(3).normal(size=(400, 2))
+    for drift in (lambda x, t: -x[:, :1], lambda x, t: -x.mean(0)):
+        with pytest.raises(ValueError, match=r"drift returned shape \((100, 1|2,)\), expected \(100, 2\)"):
+            _sharded(x0, drift=drift)
+
+
+def test_a_sharded_run_that_collapses_keeps_its_trajectory_and_bad_particles_are_named(client):
+    """A collapse onto a line raised a bare SingularSamplesError (no trajectory); NaN particles a bare
+    FloatingPointError — the local run gives SolverDivergenceError and a message naming the rows."""
+    import solvers
+    x0 = np.random.default_rng(4).normal(size=(400, 2))
+    with pytest.raises(solvers.SolverDivergenceError) as info:
+        _sharded(x0, drift=lambda x, t: np.c_[0 * x[:, 0], -10 * x[:, 1]], diffusion=0, method="euler")
+    np.testing.assert_array_equal(info.value.trajectory.times, [0.0, 0.1])
+    x0[2] = np.nan
+    with pytest.raises(ValueError, match="particles contain NaN"):
+        _sharded(x0)

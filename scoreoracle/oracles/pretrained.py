@@ -82,7 +82,7 @@ class DiScoFormerOracle(Oracle):
         self.rotations = settings["rotations"]
         self.progress = progress
         self.name = name
-        self.source = source  # (checkpoint name, folder or None) when the core came from a checkpoint
+        self.source = source  # (checkpoint name, folder or None, SHA-256) when the core came from a checkpoint
         self.context_limit, self.ensembles, self.seed = (settings[k] for k in ("context_limit", "ensembles", "seed"))
         core_dim = getattr(core.config, "dim", None)
         if dim is not None:
@@ -237,8 +237,7 @@ class FittedDiScoFormer(FittedOracle):
     def __setstate__(self, state):
         self.__dict__.update(state)
         if self.core is None:
-            name, directory = self.source
-            self.core = checkpoints.cached_checkpoint(name, directory, str(self.device), str(self.dtype))
+            self.core = checkpoints.cached_checkpoint(*self.source, str(self.device), str(self.dtype))
 
 
 def _along_samples(points, index):
@@ -274,8 +273,15 @@ class PretrainedOracle(Oracle):
         self.options = _checked_options(options)
         self.device = resolve_device(options.get("device"))
         manifest = checkpoints.read_manifest(directory)
-        self._names = {e["dim"]: name for name, e in manifest.items()
-                       if _serves_one_dimension(e) and not e.get("retired")}
+        by_dim: dict[int, list] = {}
+        for name, e in manifest.items():
+            if _serves_one_dimension(e) and not e.get("retired"):
+                by_dim.setdefault(e["dim"], []).append(name)
+        for d, names in sorted(by_dim.items()):
+            if len(names) > 1:
+                raise ValueError(f"{directory or 'the package'} holds several checkpoints for d = {d} {sorted(names)}: "
+                                 'retire all but one (manifest "retired": true) or pass checkpoint=<name>')
+        self._names = {d: names[0] for d, names in by_dim.items()}
         every_d = sorted(name for name, e in manifest.items() if not _serves_one_dimension(e))
         if len(every_d) > 1:
             raise ValueError(f"{directory or 'the package'} holds several all-dimension checkpoints {every_d}: "
@@ -295,9 +301,10 @@ class PretrainedOracle(Oracle):
 
     def _oracle(self, name: str) -> DiScoFormerOracle:
         if name not in self._oracles:
-            options = _options_for(self.options, checkpoints.read_manifest(self.directory)[name])
+            entry = checkpoints.read_manifest(self.directory)[name]
             self._oracles[name] = DiScoFormerOracle(checkpoints.load_checkpoint(name, self.directory), name=name,
-                                                    source=_source(name, self.directory), **options)
+                                                    source=_source(name, self.directory, entry),
+                                                    **_options_for(self.options, entry))
         return self._oracles[name]
 
     def _fit(self, samples, weights):
@@ -360,8 +367,10 @@ def _serves_one_dimension(entry: dict) -> bool:
     return entry.get("dim") not in (None, "any")
 
 
-def _source(name: str, directory) -> tuple:
-    return name, None if directory is None else str(Path(directory).resolve())
+def _source(name: str, directory, entry: dict) -> tuple:
+    """(name, folder or None, SHA-256): what a fitted oracle needs to rebuild its core elsewhere,
+    and to refuse weights that changed since."""
+    return name, None if directory is None else str(Path(directory).resolve()), entry["sha256"]
 
 
 def _checked_options(options: dict, *, auto_limit: bool = True) -> dict:
@@ -429,8 +438,9 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
         checkpoint = PretrainedOracle(directory, **options).checkpoint_for(dim)
     if checkpoint is not None:
         core = checkpoints.load_checkpoint(checkpoint, directory)
-        return DiScoFormerOracle(core, dim=dim, name=checkpoint, source=_source(checkpoint, directory),
-                                 **_options_for(options, manifest[checkpoint]))
+        entry = manifest[checkpoint]
+        return DiScoFormerOracle(core, dim=dim, name=checkpoint, source=_source(checkpoint, directory, entry),
+                                 **_options_for(options, entry))
     return PretrainedOracle(directory, **options)
 
 

@@ -85,10 +85,16 @@ def load_checkpoint(name: str, directory: Path | None = None):
 
 
 @functools.lru_cache(maxsize=8)
-def cached_checkpoint(name: str, directory: str | None, device: str, dtype: str):
-    """One shared, read-only core per (checkpoint, device, dtype) and process: what a worker
-    process uses to rebuild fitted oracles sent to it without their weights."""
+def cached_checkpoint(name: str, directory: str | None, expected_sha256: str, device: str, dtype: str):
+    """One shared, read-only core per (checkpoint, hash, device, dtype) and process: what a worker
+    process uses to rebuild fitted oracles sent to it without their weights.  Refused if the
+    folder's checkpoint ``name`` is no longer the one with ``expected_sha256`` (re-exported since)."""
     import torch
+    recorded = read_manifest(None if directory is None else Path(directory)).get(name, {}).get("sha256")
+    if recorded != expected_sha256:
+        raise WeightsIntegrityError(f"checkpoint {name!r} in {directory or 'the package'} has changed since this "
+                                    f"fitted oracle was made (SHA-256 {recorded} instead of {expected_sha256}): "
+                                    "fit it again")
     core = load_checkpoint(name, None if directory is None else Path(directory))
     return core.to(device=torch.device(device), dtype=getattr(torch, dtype.split(".")[-1])).eval()
 
