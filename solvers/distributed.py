@@ -36,7 +36,7 @@ from .cloud import check_oracle
 from .collisions import RandomBatches, _collisions
 from .run import (STEPPERS, SolverDivergenceError, check_oracle_samples, check_time_arguments, drift_velocity,
                   oracle_fingerprint, step_rng)
-from .trajectory import Trajectory
+from .trajectory import Trajectory, sharded_record
 
 DEFAULT_CONTEXT = 4096
 CONTEXT_STREAM, SHUFFLE_STREAM, SHARD_STREAM = 10, 100, 1000  # + stage, —, + shard index
@@ -184,9 +184,7 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
             start = int(saved["step"])
             state = da.from_zarr(str(run.folder), component=f"checkpoints/{start}/state").rechunk(run.chunks).persist()
             order = np.asarray(group[f"checkpoints/{start}/order"][:])
-            times = list(saved["times"])
-            diags = {k: [np.asarray(v) for v in vs] for k, vs in saved["diagnostics"].items()}
-            snapshots = [da.from_zarr(str(run.folder), component=f"snapshots/{i:06d}") for i in range(len(times))]
+            times, diags, snapshots = sharded_record(run.folder)
         else:  # a new run: clear only what an earlier run of ours left
             for name in ("checkpoints", "snapshots"):
                 if name in group:

@@ -84,11 +84,30 @@ class Trajectory:
     @classmethod
     def load(cls, folder) -> "Trajectory":
         """A trajectory saved by :meth:`save` or streamed by a run with ``checkpoint=folder``
-        (particles are read lazily)."""
+        (particles are read lazily; a sharded run's folder gives a Dask array, up to its last
+        checkpoint)."""
         folder = Path(folder)
+        if (folder / "zarr.json").is_file():  # a sharded (Dask) run's folder
+            import dask.array as da
+            times, diagnostics, snapshots = sharded_record(folder)
+            return cls(np.array(times), da.stack(snapshots), {k: np.stack(v) for k, v in diagnostics.items()})
         if not (folder / "times.npy").is_file():
             raise FileNotFoundError(f"{folder} holds no trajectory (no times.npy)")
         times = np.load(folder / "times.npy")
         with np.load(folder / "diagnostics.npz") as diags:
             diagnostics = {k: diags[k] for k in diags.files}
         return cls(times, SnapshotStack(folder / "snapshots", len(times)), diagnostics)
+
+
+def sharded_record(folder):
+    """(times, diagnostics {name: [values]}, snapshots [Dask (n, d)]) recorded in a sharded run's
+    Zarr folder at its last checkpoint (the record is written last, so it is always consistent)."""
+    import dask.array as da
+    import zarr
+
+    saved = zarr.open_group(str(folder), mode="r").attrs.get("checkpoint")
+    if saved is None:
+        raise FileNotFoundError(f"{folder} holds a sharded run with no checkpoint yet")
+    diagnostics = {k: [np.asarray(v) for v in vs] for k, vs in saved["diagnostics"].items()}
+    snapshots = [da.from_zarr(str(folder), component=f"snapshots/{i:06d}") for i in range(len(saved["times"]))]
+    return list(saved["times"]), diagnostics, snapshots

@@ -216,3 +216,16 @@ def test_a_sharded_run_that_collapses_keeps_its_trajectory_and_bad_particles_are
     x0[2] = np.nan
     with pytest.raises(ValueError, match="particles contain NaN"):
         _sharded(x0)
+
+
+def test_trajectory_load_reads_a_sharded_runs_folder(client, tmp_path):
+    """RunOptions.checkpoint says Trajectory.load(folder) reads the run back; for a sharded run's
+    Zarr folder it raised "holds no trajectory (no times.npy)"."""
+    import solvers
+    x0 = np.random.default_rng(5).normal(size=(400, 2))
+    run = _sharded(x0, potential_gradient=lambda x: x, checkpoint=tmp_path / "run")
+    loaded = solvers.Trajectory.load(tmp_path / "run")
+    np.testing.assert_array_equal(loaded.times, run.times)
+    np.testing.assert_array_equal(np.asarray(loaded.particles), np.asarray(run.particles))
+    for name, values in run.diagnostics.items():
+        np.testing.assert_array_equal(loaded.diagnostics[name], values)
