@@ -765,7 +765,8 @@ def test_exact_oracle_takes_a_law_that_answers_in_numpy():
             return -0.5 * (q * q).sum(-1) - np.log(2 * np.pi), -q
 
     q = np.array([[0.5, -1.0]])
-    log_f, score = ExactOracle(StandardNormal()).fit(np.random.default_rng(0).normal(size=(10, 2))).log_density_and_score(q)
+    fitted = ExactOracle(StandardNormal()).fit(np.random.default_rng(0).normal(size=(10, 2)))
+    log_f, score = fitted.log_density_and_score(q)
     np.testing.assert_allclose(log_f, [-0.625 - np.log(2 * np.pi)])
     np.testing.assert_allclose(score, -q)
 

@@ -215,10 +215,11 @@ class LocalGaussianHead(nn.Module):
     """The score of a Gaussian fitted around each token: −(C + λI)⁻¹(z − μ), where μ and C are the
     mean and covariance of the context under a Gaussian kernel centred on the token (precision β
     and ridge λ predicted from its features), solved by conjugate gradients with C·v products
-    formed by one pass over the context each (no d × d matrix) — or, for d ≤ the number of CG steps,
-    where those steps solve it exactly, by one d × d solve per token (one pass, not one per step).  With a kernel as wide as a
-    mixture component this is that component's own (anisotropic) score — what an isotropic
-    kernel cannot give in high d.  Its contribution to the score is gated (zero at init)."""
+    formed by one pass over the context each (no d × d matrix) — or, for d ≤ the number of CG
+    steps, where those steps solve it exactly, by one d × d solve per token (one pass, not one per
+    step).  With a kernel as wide as a mixture component this is that component's own (anisotropic)
+    score — what an isotropic kernel cannot give in high d.  Its contribution to the score is gated
+    (zero at init)."""
 
     def __init__(self, cfg: EquivariantConfig):
         super().__init__()
@@ -245,11 +246,13 @@ class LocalGaussianHead(nn.Module):
                 logits = logits + ctx.log_weights.unsqueeze(1)
             a = torch.softmax(logits, dim=-1)
             mu = a @ zc
-            solve = self._direct_solve if d <= self.iterations else self._conjugate_gradients
-            parts.append(-solve(a, zc, mu, ri, zi - mu, outer))
+            if d <= self.iterations:
+                parts.append(-self._direct_solve(a, mu, ri, zi - mu, outer))
+            else:
+                parts.append(-self._conjugate_gradients(a, zc, mu, ri, zi - mu))
         return controls[..., 2:3] * torch.cat(parts, dim=1)
 
-    def _conjugate_gradients(self, a, zc, mu, ridge, r, outer=None):
+    def _conjugate_gradients(self, a, zc, mu, ridge, r):
         """x (B, c, d) with (C + λI) x = r, C = Σ_j a_j (z_j − μ)(z_j − μ)ᵀ, by ``iterations`` CG
         steps from x₀ = 0, each one pass over the context (a (B, c, n), zc (B, n, d), μ (B, c, d))."""
         def apply(v):
@@ -268,7 +271,7 @@ class LocalGaussianHead(nn.Module):
         return x
 
     @staticmethod
-    def _direct_solve(a, zc, mu, ridge, r, outer):
+    def _direct_solve(a, mu, ridge, r, outer):
         """The same x for d ≤ ``iterations``, where those CG steps already solve the system exactly
         (CG ends in at most d steps): C formed once per token from the context's outer products
         ``outer`` (B, n, d²), one pass instead of ``iterations``, then a d × d solve."""

@@ -279,8 +279,9 @@ class PretrainedOracle(Oracle):
                 by_dim.setdefault(e["dim"], []).append(name)
         for d, names in sorted(by_dim.items()):
             if len(names) > 1:
-                raise ValueError(f"{directory or 'the package'} holds several checkpoints for d = {d} {sorted(names)}: "
-                                 'retire all but one (manifest "retired": true) or pass checkpoint=<name>')
+                raise ValueError(f"{directory or 'the package'} holds several checkpoints for d = {d} "
+                                 f'{sorted(names)}: retire all but one (manifest "retired": true) or pass '
+                                 "checkpoint=<name>")
         self._names = {d: names[0] for d, names in by_dim.items()}
         every_d = sorted(name for name, e in manifest.items() if not _serves_one_dimension(e))
         if len(every_d) > 1:
