@@ -33,15 +33,22 @@ def check_points(x, name: str, *, allow_empty: bool = False) -> torch.Tensor:
     else:
         if x is None:
             raise TypeError(f"{name} must be an array of shape (n, d), got None")
+        if np.ma.is_masked(x):
+            raise ValueError(f"{name} is a masked array with {int(np.ma.count_masked(x))} masked value(s): the mask "
+                             "would be ignored; drop the masked rows first")
         try:
             arr = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"{name} must be an array of shape (n, d); could not convert: {exc}") from exc
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise TypeError(f"{name} must be a numeric array of shape (n, d), got dtype {arr.dtype}")
-        t = _tensor_of(arr)
+        if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:  # long double: torch has none; the work is float64
+            arr = arr.astype(np.float64)
+        t = torch.from_numpy(arr.copy()) if arr.ndim == 0 else _tensor_of(arr)  # (contiguous makes 0-d 1-d)
     if t.is_complex():
         raise TypeError(f"{name} must be real, got complex dtype {t.dtype}")
+    if t.ndim == 0:
+        raise ValueError(f"{name} is a scalar; points are arrays of shape (n, d) (one point in d = 1: [[x]])")
     if t.ndim == 1:
         t = t.unsqueeze(-1)
     if t.ndim != 2:

@@ -20,20 +20,22 @@ from scoreoracle.validation import check_positive_float, check_sample_set, check
 
 def sd_kde_bandwidth(samples: np.ndarray, weights: np.ndarray | None = None) -> float:
     """h = c·σ̂·n_eff^(−1/(d+8)) with σ̂ = mean over axes of min(std, IQR/1.34) (the std alone on
-    axes whose IQR is zero); c = 0.4 (d = 1) or 0.65 (d ≥ 2), the constants of the SD-KDE
-    authors' 1-D rule and 2-D experiments (Epstein et al. 2025, arXiv:2504.19084)."""
+    axes whose IQR is zero; quartiles by the inverted CDF, with or without weights); c = 0.4 (d = 1)
+    or 0.65 (d ≥ 2), the constants of the SD-KDE authors' 1-D rule and 2-D experiments (Epstein et
+    al. 2025, arXiv:2504.19084).  weights (n,): any scale."""
     n, d = samples.shape
+    # weights of any scale, rescaled to mean 1: uniform weights are then exactly 1 and, with one
+    # quantile definition for both (numpy's weighted quantiles need the inverted CDF), give the
+    # unweighted bandwidth
+    weights = None if weights is None else np.asarray(weights, dtype=np.float64) * (n / np.sum(weights))
     std = np.sqrt(np.diag(np.atleast_2d(np.cov(samples.T, aweights=weights))))
-    if weights is None:
-        q75, q25 = np.percentile(samples, [75, 25], axis=0)
-    else:  # numpy's weighted quantiles need the inverted-CDF definition
-        q75, q25 = (np.quantile(samples, q, axis=0, weights=weights, method="inverted_cdf") for q in (0.75, 0.25))
+    q75, q25 = (np.quantile(samples, q, axis=0, weights=weights, method="inverted_cdf") for q in (0.75, 0.25))
     iqr = (q75 - q25) / 1.34
     spread = np.where(iqr > 0, np.minimum(std, iqr), std)
     if not (spread > 0).all():
         raise ValueError("samples have a coordinate with no spread (zero variance): SD-KDE has no bandwidth; "
                          "pass bandwidth= explicitly or drop the constant coordinate")
-    n_eff = effective_sample_size(None if weights is None else torch.from_numpy(weights), n)
+    n_eff = effective_sample_size(None if weights is None else torch.from_numpy(weights / n), n)
     return (0.4 if d == 1 else 0.65) * float(spread.mean()) * n_eff ** (-1.0 / (d + 8))
 
 

@@ -369,7 +369,7 @@ def test_sd_kde_with_zero_iqr_on_one_axis():
     kde = solvers.sd_kde(x)
     # independent reference of the documented rule: c·mean(min(std, IQR/1.34), or std when IQR = 0)·n^(−1/(d+8))
     std = x.std(axis=0, ddof=1)
-    iqr = np.subtract(*np.percentile(x, [75, 25], axis=0)) / 1.34
+    iqr = np.subtract(*np.quantile(x, [0.75, 0.25], axis=0, method="inverted_cdf")) / 1.34
     spread = np.where(iqr > 0, np.minimum(std, iqr), std)
     assert iqr[1] == 0
     assert kde.bandwidth == pytest.approx(0.65 * spread.mean() * 200 ** (-1 / 10), rel=1e-12)
@@ -564,10 +564,12 @@ def test_far_field_weight_is_one_within_reach_zero_beyond_and_smooth_between():
     from scoreoracle.oracles.pretrained import FAR_FIELD, far_field_weight
     inner, outer = FAR_FIELD
     radii = torch.linspace(0, 3 * outer, 301, dtype=torch.float64)
-    weight = far_field_weight(radii[:, None] * torch.tensor([[0.6, 0.8]], dtype=torch.float64), torch.tensor([1.0]))
+    z = (radii[:, None] * torch.tensor([[0.6, 0.8]], dtype=torch.float64)).requires_grad_(True)
+    weight, gradient = far_field_weight(z, torch.tensor([1.0]))
     assert (weight[radii <= inner] == 1).all() and (weight[radii >= outer] == 0).all()
     assert (weight.diff() <= 0).all()
-    assert float(far_field_weight(torch.tensor([[0.5 * (inner + outer)]]), torch.tensor([1.0]))) == pytest.approx(0.5)
+    assert float(far_field_weight(torch.tensor([[0.5 * (inner + outer)]]), torch.tensor([1.0]))[0]) == pytest.approx(0.5)
+    torch.testing.assert_close(gradient, torch.autograd.grad(weight.sum(), z)[0])
 
 
 @pytest.mark.parametrize("make", [GaussianFitOracle, KDEOracle, scoreoracle.load])
@@ -824,3 +826,99 @@ def test_a_drift_with_a_comprehension_or_nested_lambda_can_be_checkpointed():
         return np.stack([-2 * x[:, i] for i in range(x.shape[1])], 1)
 
     assert fingerprint(drift) == fingerprint(drift) != fingerprint(twice)
+
+
+class _ConsistentCore(torch.nn.Module):
+    """A stand-in all-d core whose score is exactly the gradient of its log-density:
+    excess e(z) = a·Σ sin(z_k) over N(0, I), score −z + a·cos(z)."""
+
+    architecture = "test"
+
+    def __init__(self, a=0.7):
+        super().__init__()
+        self.config = type("Config", (), {"dim": None})()
+        self.a = torch.nn.Parameter(torch.tensor(a, dtype=torch.float64), requires_grad=False)
+
+    def decode(self, z, ctx=None, chunk_size=None):
+        return self.a * torch.sin(z).sum(-1), -z + self.a * torch.cos(z)
+
+    def encode(self, z, log_weights=None, n_eff=None, chunk_size=None):
+        return self.decode(z)
+
+    def at_context(self, ctx):
+        return ctx
+
+
+def test_the_faded_score_is_the_gradient_of_the_faded_log_density():
+    """Between 1× and 2× the samples' reach the log-density was faded with the weight w but the score
+    without the excess·∇w term: up to 3× off the slope of the returned log f (2-D Student-t)."""
+    x = np.random.default_rng(0).normal(size=(300, 2)) * [1.0, 3.0]
+    fitted = DiScoFormerOracle(_ConsistentCore(), dtype=torch.float64).fit(x)
+    reach = np.abs(x).max() * 3  # well into the band and beyond, along three rays
+    rays = np.linspace(0.2, 1.2, 41)[:, None, None] * reach * np.array([[0.6, 0.8], [-1.0, 0.1], [0.3, -0.9]])
+    queries = torch.tensor(rays.reshape(-1, 2), requires_grad=True)
+    log_f, score = fitted.log_density_and_score(queries)
+    gradient, = torch.autograd.grad(log_f.sum(), queries)
+    torch.testing.assert_close(score, gradient, rtol=1e-9, atol=1e-9)
+
+
+# --- defects found by a third new-user trial (estimators, reports, docs) ---------------------------
+
+def test_fisher_information_takes_finite_differences_of_a_law_that_answers_in_numpy():
+    """ExactOracle claimed autograd for any law; fisher_information's divergence form then crashed
+    on a numpy law ("Can't call numpy() on Tensor that requires grad")."""
+    class StandardNormal:
+        dim = 2
+
+        def log_density_and_score(self, q):
+            q = np.asarray(q)
+            return -0.5 * (q * q).sum(-1) - np.log(2 * np.pi), -q
+
+    x = np.random.default_rng(0).normal(size=(500, 2))
+    assert not ExactOracle(StandardNormal()).fit(x).differentiable
+    est = solvers.fisher_information(x, ExactOracle(StandardNormal()))
+    assert est.divergence_form == pytest.approx(2.0, rel=1e-6)  # −∇·(−x) = d exactly
+    assert ExactOracle(GaussianMixture(torch.ones(1), torch.zeros(1, 2), torch.eye(2)[None])).fit(x).differentiable
+
+
+def test_select_says_why_it_kept_the_default():
+    """With fewer than 30 held-out points select kept the default silently, even when the other
+    checkpoint's loss was 5 standard errors lower."""
+    oracle = scoreoracle.load()
+    x = scoreoracle.StudentT(2, torch.zeros(10), torch.eye(10)).sample(60, torch.Generator().manual_seed(0)).numpy()
+    report = oracle.select(x).selection
+    assert report.chosen == report.default and report.reason.startswith("too few held-out points to judge (15 < 30)")
+    assert oracle.select(np.random.default_rng(0).normal(size=(100, 2))).selection.reason == \
+        "one checkpoint serves this dimension"
+
+
+def test_sd_kde_bandwidth_of_uniform_weights_is_the_unweighted_one():
+    """Unweighted quantiles interpolated, weighted ones did not (h 0.21752 vs 0.21633 at n = 100);
+    and weights of another scale gave another n_eff."""
+    from solvers.sd_kde import sd_kde_bandwidth
+    x = np.random.default_rng(0).normal(size=(100, 2))
+    h = sd_kde_bandwidth(x)
+    assert sd_kde_bandwidth(x, np.full(100, 0.01)) == pytest.approx(h, rel=1e-12)
+    assert sd_kde_bandwidth(x, np.full(100, 7.0)) == pytest.approx(h, rel=1e-12)
+
+
+def test_scalar_masked_and_long_double_inputs():
+    fitted = GaussianFitOracle().fit(np.random.default_rng(0).normal(size=(300, 1)))
+    for scalar in (np.float64(0.5), torch.tensor(0.5), 0.5):  # numpy's scalar was one point, torch's refused
+        with pytest.raises(ValueError, match="is a scalar"):
+            fitted.log_density(scalar)
+    with pytest.raises(ValueError, match="masked array with 1 masked value"):  # the mask was ignored
+        fitted.log_density(np.ma.masked_array([[1.0], [99.0]], mask=[[0], [1]]))
+    np.testing.assert_array_equal(fitted.log_density(np.array([[0.5]], dtype=np.longdouble)),
+                                  fitted.log_density([[0.5]]))  # was torch's raw TypeError
+
+
+def test_model_card_of_an_unknown_name_lists_the_available_ones():
+    from scoreoracle.weights import model_card
+    with pytest.raises(ValueError, match=r"no model card for a checkpoint named 'nope'.*available: \["):
+        model_card("nope")
+
+
+def test_an_estimate_formats_like_its_value():
+    est = solvers.entropy(np.random.default_rng(0).normal(size=(300, 2)), GaussianFitOracle())
+    assert f"{est:.3f}" == f"{est.value:.3f}"

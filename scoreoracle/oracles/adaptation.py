@@ -25,7 +25,7 @@ import torch
 from ..validation import check_positive_float, check_positive_int
 from .score_matching import Comparison, compare, held_out_split, score_matching_loss
 
-# Held-out points needed to judge an adaptation (n ≥ 256 samples at the default quarter held out).
+# Held-out points needed to judge an adaptation (n ≥ 254 samples at the default quarter held out).
 # With 32 (2-D Student-t, n = 128, 8 seeds × 4 and 8 steps) the guard kept the copies of 2 seeds:
 # one lowered the true score error 13–16 %, the other raised it 32–42 %.
 MIN_HELD_OUT_TO_ADAPT = 64

@@ -39,6 +39,15 @@ class _FittedExact(FittedOracle):
     def __init__(self, samples, distribution):
         super().__init__(samples, device=samples.device)
         self.distribution = distribution
+        # differentiable only if the law answers a query that requires grad with a graph (a law
+        # computing in numpy does not: solvers then take finite differences of its score)
+        probe = samples[..., :1, :].detach().clone().requires_grad_(True)
+        try:
+            with torch.enable_grad():
+                log_f = distribution.log_density_and_score(probe)[0]
+        except (RuntimeError, TypeError):  # e.g. numpy() refused on a tensor that requires grad
+            log_f = None
+        self.differentiable = isinstance(log_f, torch.Tensor) and log_f.requires_grad
 
     def _evaluate(self, q):
         """The law at queries q (m, d) or (B, m, d); its answers may be torch or numpy arrays."""

@@ -24,7 +24,7 @@ from ..validation import (check_dimension, check_positive_int, check_sample_set,
                           effective_sample_size, resolve_device)
 from ..whitening import canonical_rotation, fit_whitening
 from .adaptation import adapt_core
-from .score_matching import Comparison, compare, held_out_split, score_matching_loss
+from .score_matching import MIN_HELD_OUT, Comparison, compare, held_out_split, score_matching_loss
 
 FAR_FIELD = (1.0, 2.0)
 """Whitened radii, in multiples of the samples' largest, between which the core's answer fades into
@@ -33,12 +33,17 @@ the Gaussian fit's: beyond every sample the core extrapolates (measured: log f̂
 
 
 def far_field_weight(z, radius):
-    """Weight (..., m) of the core's answer at whitened points z (..., m, d), given the samples'
+    """Weight w (..., m) of the core's answer at whitened points z (..., m, d), given the samples'
     largest whitened radius (..., 1): 1 within ``FAR_FIELD[0]``·radius, 0 beyond ``FAR_FIELD[1]``·radius,
-    between a polynomial with two continuous derivatives (so the score's divergence stays continuous)."""
+    between a polynomial with three continuous derivatives; and its gradient ∇w (..., m, d), which
+    the blended score needs to be the gradient of the blended log-density (the score, holding ∇w,
+    then has two continuous derivatives: its divergence is smooth enough for finite differences)."""
     inner, outer = FAR_FIELD
-    t = ((z.norm(dim=-1) / radius - inner) / (outer - inner)).clamp(0, 1)
-    return 1 - t ** 3 * (10 - 15 * t + 6 * t * t)
+    norm = z.norm(dim=-1)
+    t = ((norm / radius - inner) / (outer - inner)).clamp(0, 1)
+    slope = -140 * (t * (1 - t)) ** 3 / ((outer - inner) * radius)  # dw/d‖z‖, 0 outside the band
+    gradient = (slope / norm.clamp_min(torch.finfo(norm.dtype).tiny)).unsqueeze(-1) * z
+    return 1 - t ** 4 * (35 - 84 * t + 70 * t * t - 20 * t ** 3), gradient
 
 
 class DiScoFormerOracle(Oracle):
@@ -202,12 +207,14 @@ class FittedDiScoFormer(FittedOracle):
     def _combine(self, outputs, z64):
         """Average the whitened outputs over frames and subsets (frame Q: s_w(z) = s'(zQ)·Qᵀ), fade
         them into the Gaussian fit's (log N(z; 0, I), −z) beyond the samples' reach
-        (:data:`FAR_FIELD`), add the standard normal log-density in float64, and map back to data space."""
+        (:data:`FAR_FIELD`), add the standard normal log-density in float64, and map back to data space.
+        The faded score is the gradient of the faded log-density: log f = log N + w·e gives
+        s = w·s_core − (1 − w)·z + e·∇w (e: the core's excess over the Gaussian)."""
         frames = self.frames.repeat(len(self.subsets), 1, 1)
         excess = sum(o[0] for o in outputs).to(torch.float64) / len(outputs)
         score = sum(o[1] @ frame.T for o, frame in zip(outputs, frames)).to(torch.float64) / len(outputs)
-        weight = far_field_weight(z64, self.radius)
-        score = weight.unsqueeze(-1) * score - (1 - weight).unsqueeze(-1) * z64
+        weight, weight_gradient = far_field_weight(z64, self.radius)
+        score = weight.unsqueeze(-1) * score - (1 - weight).unsqueeze(-1) * z64 + excess.unsqueeze(-1) * weight_gradient
         log_f, score = self.whitening.unwhiten_outputs(standard_normal_log_density(z64) + weight * excess, score)
         return (log_f, score) if self.batch is not None else (log_f[0], score[0])
 
@@ -248,12 +255,13 @@ def _along_samples(points, index):
 @dataclass(frozen=True)
 class SelectionReport:
     """What :meth:`PretrainedOracle.select` compared: the checkpoint the d-routing picks
-    (``default``), the one chosen, and their held-out score-matching comparison (None when one
-    checkpoint serves d)."""
+    (``default``), the one chosen, their held-out score-matching comparison (None when one
+    checkpoint serves d) and why."""
 
     default: str
     chosen: str
     comparison: Comparison | None
+    reason: str = ""
 
 
 class PretrainedOracle(Oracle):
@@ -333,7 +341,8 @@ class PretrainedOracle(Oracle):
         part of the whitened samples (a ``held_out_fraction``, at most ``max_held_out`` points)
         given the rest as context (at most ``max_context``); the all-dimension checkpoint is chosen
         only if its score-matching loss — the true score error up to a constant — is lower by
-        more than two standard errors (heavy-tailed data, for instance, where the per-dimension
+        more than two standard errors, judged on at least 30 held-out points (fewer keep the
+        default; ``.selection.reason`` says why) (heavy-tailed data, for instance, where the per-dimension
         checkpoints, trained on Gaussian mixtures only, do badly).  The losses are those of the
         bare cores in whitened coordinates (the score error weighted by the samples' covariance;
         the whitening uses every sample, an O(1/n) leak shared by both), without frame averaging
@@ -354,7 +363,7 @@ class PretrainedOracle(Oracle):
                                  score_matching_loss(candidate.core, context, held))
             chosen = other if comparison.better else default
         oracle = copy.copy(self._oracle(chosen))
-        oracle.selection = SelectionReport(default, chosen, comparison)
+        oracle.selection = SelectionReport(default, chosen, comparison, _selection_reason(comparison, other))
         return oracle
 
     def __repr__(self):
@@ -362,6 +371,17 @@ class PretrainedOracle(Oracle):
         if self.every_dimension:
             serves.append(f"{self.every_dimension} for every {'other ' if serves else ''}d")
         return f"PretrainedOracle({', '.join(serves)})"
+
+
+def _selection_reason(comparison: Comparison | None, other: str | None) -> str:
+    if comparison is None:
+        return "one checkpoint serves this dimension"
+    if comparison.points < MIN_HELD_OUT:
+        return (f"too few held-out points to judge ({comparison.points} < {MIN_HELD_OUT}): the default is kept "
+                "(more samples or a larger held_out_fraction)")
+    if comparison.better:
+        return f"{other}'s held-out score-matching loss is lower by more than two standard errors"
+    return f"{other}'s held-out score-matching loss is not lower by more than two standard errors"
 
 
 def _serves_one_dimension(entry: dict) -> bool:

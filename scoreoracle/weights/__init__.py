@@ -100,7 +100,13 @@ def cached_checkpoint(name: str, directory: str | None, expected_sha256: str, de
 
 
 def model_card(name: str, directory: Path | None = None) -> dict:
-    return json.loads((Path(directory or shipped_dir()) / f"{name}.json").read_text())
+    """The model card of checkpoint ``name`` (configs, training record, evaluation) of a checkpoint
+    folder (shipped by default)."""
+    path = Path(directory or shipped_dir()) / f"{name}.json"
+    if not path.is_file():
+        raise ValueError(f"no model card for a checkpoint named {name!r} in {path.parent}; available: "
+                         f"{sorted(read_manifest(directory))}")
+    return json.loads(path.read_text())
 
 
 def register(core, name: str, card: dict, directory: Path) -> Path:
