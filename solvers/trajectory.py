@@ -26,18 +26,29 @@ class SnapshotStack:
     def __len__(self):
         return self.count
 
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
     def __getitem__(self, index):
-        if isinstance(index, tuple):
-            return self[index[0]][index[1:]] if not isinstance(index[0], slice) else np.asarray(self)[index]
-        if isinstance(index, slice):
-            return np.stack([self[i] for i in range(*index.indices(self.count))])
-        i = int(index)
-        if not -self.count <= i < self.count:
-            raise IndexError(f"snapshot {index} out of range for {self.count} snapshots")
-        return np.load(self.folder / f"{i % self.count:06d}.npy")
+        """numpy indexing; only the snapshots the first index selects are read (an index that does
+        not start on the snapshot axis, such as ``[..., 0]``, reads them all)."""
+        index = index if isinstance(index, tuple) else (index,)
+        if not index or index[0] is Ellipsis or index[0] is None:
+            return np.asarray(self)[index]
+        try:
+            which = np.arange(self.count)[index[0]]
+        except IndexError:
+            raise IndexError(f"snapshot {index[0]!r} out of range for {self.count} snapshots") from None
+        if np.ndim(which) == 0:
+            return np.load(self.folder / f"{int(which):06d}.npy")[index[1:]]
+        stacked = (np.stack([np.load(self.folder / f"{i:06d}.npy") for i in which]) if len(which)
+                   else np.zeros((0, *self.shape[1:]), dtype=self.dtype))
+        return stacked[(slice(None), *index[1:])]
 
     def __array__(self, dtype=None, copy=None):
-        out = np.stack([self[i] for i in range(self.count)]) if self.count else np.zeros(self.shape)
+        out = (np.stack([np.load(self.folder / f"{i:06d}.npy") for i in range(self.count)]) if self.count
+               else np.zeros(self.shape))
         return out if dtype is None else out.astype(dtype)
 
     def __repr__(self):

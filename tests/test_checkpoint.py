@@ -145,3 +145,12 @@ def test_a_pickled_fitted_oracle_refuses_weights_re_exported_under_its_name(tmp_
     cached_checkpoint.cache_clear()  # a fresh worker process: the folder no longer has those weights
     with pytest.raises(WeightsIntegrityError, match="has changed since this fitted oracle was made"):
         pickle.loads(blob)
+
+
+def test_exported_weights_are_readable_like_any_file_written_here(tmp_path):
+    """safetensors writes 0600: workers running as another user on a shared folder could not read them."""
+    import os
+    register(random_core(2), "core", {"dim": 2}, tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "core.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask

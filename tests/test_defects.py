@@ -923,3 +923,16 @@ def test_model_card_of_an_unknown_name_lists_the_available_ones():
 def test_an_estimate_formats_like_its_value():
     est = solvers.entropy(np.random.default_rng(0).normal(size=(300, 2)), GaussianFitOracle())
     assert f"{est:.3f}" == f"{est.value:.3f}"
+
+
+def test_a_streamed_trajectory_indexes_like_the_array_it_stands_for(tmp_path):
+    """A SnapshotStack refused fancy indices, [..., 0] and had no ndim."""
+    particles = np.random.default_rng(0).normal(size=(5, 7, 2))
+    Trajectory(np.arange(5.0), particles, {}).save(tmp_path)
+    stack = Trajectory.load(tmp_path).particles
+    assert stack.ndim == 3 and stack.shape == particles.shape
+    for index in (2, -1, slice(1, 4), [0, -1], np.array([True, False, True, False, True]), (3, 0), (slice(None), 2, 1),
+                  (..., 0), ([1, 3], slice(None), 1), (-2, [0, 6]), slice(4, 2)):
+        np.testing.assert_array_equal(stack[index], particles[index])
+    with pytest.raises(IndexError, match="out of range for 5 snapshots"):
+        stack[5]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -51,6 +52,9 @@ def save_weights(core, path: Path) -> str:
     tensors = {k: v.detach().contiguous().cpu() for k, v in core.state_dict().items()}
     save_file(tensors, str(path), metadata={"architecture": core.architecture,
                                             "model_config": json.dumps(core.config.to_dict())})
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)  # as any file written here (safetensors writes 0600: unreadable to other users)
     return sha256(path)
 
 
