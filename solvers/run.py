@@ -156,6 +156,8 @@ def drift_velocity(drift, x: np.ndarray, t: float) -> np.ndarray:
     b = np.asarray(drift(x, t), dtype=np.float64)
     if b.shape != x.shape:
         raise ValueError(f"drift returned shape {b.shape}, expected {x.shape} (one velocity per particle)")
+    if not np.isfinite(b).all():
+        raise FloatingPointError(f"the drift returned non-finite values at t = {t:.6g}")
     return b
 
 
@@ -313,8 +315,8 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
         checked(state, t)
         try:
             value = problem.field(state, t)
-        except (SingularSamplesError, FloatingPointError) as exc:  # e.g. particles collapsed onto a subspace
-            raise _StageDiverged(f"an oracle failure ({exc})") from exc
+        except (SingularSamplesError, FloatingPointError) as exc:  # particles collapsed onto a subspace, a bad drift
+            raise _StageDiverged(f"a failure of the field ({exc})") from exc
         if not np.isfinite(value["velocity"]).all():
             raise _StageDiverged("a non-finite velocity")
         memo.update(t=t, x=state, field=value)

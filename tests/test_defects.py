@@ -936,3 +936,14 @@ def test_a_streamed_trajectory_indexes_like_the_array_it_stands_for(tmp_path):
         np.testing.assert_array_equal(stack[index], particles[index])
     with pytest.raises(IndexError, match="out of range for 5 snapshots"):
         stack[5]
+
+
+def test_a_drift_returning_nan_is_named_not_blamed_on_the_particles():
+    """It was reported as "the initial particles give a non-finite velocity"."""
+    x0 = np.random.default_rng(0).normal(size=(300, 2))
+    with pytest.raises(FloatingPointError, match="the drift returned non-finite values at t = 0"):
+        solvers.simulate_fokker_planck(x0, GaussianFitOracle(), drift=lambda x, t: np.full_like(x, np.nan),
+                                       t_span=(0, 0.3), dt=0.1)
+    with pytest.raises(SolverDivergenceError, match="the drift returned non-finite values at t = 0.2") as info:
+        solvers.simulate_fokker_planck(x0, GaussianFitOracle(), drift=nan_after(0.15), t_span=(0, 0.3), dt=0.1)
+    np.testing.assert_allclose(info.value.trajectory.times, [0.0, 0.1], rtol=1e-12)
