@@ -30,6 +30,9 @@ class SnapshotStack:
     def ndim(self) -> int:
         return len(self.shape)
 
+    def _snapshot(self, i: int) -> np.ndarray:
+        return np.load(self.folder / f"{i:06d}.npy")
+
     def __getitem__(self, index):
         """numpy indexing; only the snapshots the first index selects are read (an index that does
         not start on the snapshot axis, such as ``[..., 0]``, reads them all)."""
@@ -41,14 +44,13 @@ class SnapshotStack:
         except IndexError:
             raise IndexError(f"snapshot {index[0]!r} out of range for {self.count} snapshots") from None
         if np.ndim(which) == 0:
-            return np.load(self.folder / f"{int(which):06d}.npy")[index[1:]]
-        stacked = (np.stack([np.load(self.folder / f"{i:06d}.npy") for i in which]) if len(which)
+            return self._snapshot(int(which))[index[1:]]
+        stacked = (np.stack([self._snapshot(i) for i in which]) if len(which)
                    else np.zeros((0, *self.shape[1:]), dtype=self.dtype))
         return stacked[(slice(None), *index[1:])]
 
     def __array__(self, dtype=None, copy=None):
-        out = (np.stack([np.load(self.folder / f"{i:06d}.npy") for i in range(self.count)]) if self.count
-               else np.zeros(self.shape))
+        out = np.stack([self._snapshot(i) for i in range(self.count)]) if self.count else np.zeros(self.shape)
         return out if dtype is None else out.astype(dtype)
 
     def __repr__(self):
