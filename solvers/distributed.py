@@ -92,15 +92,16 @@ class DistributedRun:
         self.n, self.d = particles.shape
         self.chunks = particles.rechunk({1: -1}).chunks
         self.x0 = particles.rechunk(self.chunks).astype(np.float64)
-        if not bool(self.da.isfinite(self.x0).all().compute()):
-            raise ValueError("particles contain NaN or infinite values; remove or impute them")
         self.t0, self.t1, self.n_steps = check_time_arguments(t_span, dt)
         self.h = (self.t1 - self.t0) / self.n_steps
         self.save_every = options.save_every or max(1, self.n_steps // 100)
         self.context = check_oracle_samples(options.oracle_samples, self.n, self.d) or min(self.n, DEFAULT_CONTEXT)
         self.reshuffle_every = options.reshuffle_every
         self.folder = None if options.checkpoint is None else Path(options.checkpoint)
-        self.scale = max(float(self.da.sqrt((self.x0 * self.x0).sum(1).mean()).compute()), 1e-300)
+        finite, rms = self.da.compute(self.da.isfinite(self.x0).all(), self.da.sqrt((self.x0 * self.x0).sum(1).mean()))
+        if not finite:  # one pass over the particles for both
+            raise ValueError("particles contain NaN or infinite values; remove or impute them")
+        self.scale = max(float(rms), 1e-300)
 
     def time(self, step: int) -> float:
         """t after ``step`` steps (the end exactly at the last one)."""
@@ -223,7 +224,7 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
             del group[f"checkpoints/{previous}"]
 
     def trajectory():
-        return Trajectory(np.array(times), da.stack(snapshots), {k: np.stack(v) for k, v in diags.items()})
+        return Trajectory.of_snapshots(times, diags, snapshots)
 
     from tqdm.auto import tqdm
 

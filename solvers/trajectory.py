@@ -95,15 +95,19 @@ class Trajectory:
         self.save_metadata(folder)
 
     @classmethod
+    def of_snapshots(cls, times: list, diagnostics: dict, snapshots: list) -> "Trajectory":
+        """A trajectory from per-snapshot lists: times, {name: [values]} and Dask (n, d) states."""
+        import dask.array as da
+        return cls(np.array(times), da.stack(snapshots), {k: np.stack(v) for k, v in diagnostics.items()})
+
+    @classmethod
     def load(cls, folder) -> "Trajectory":
         """A trajectory saved by :meth:`save` or streamed by a run with ``checkpoint=folder``
         (particles are read lazily; a sharded run's folder gives a Dask array, up to its last
         checkpoint)."""
         folder = Path(folder)
         if (folder / "zarr.json").is_file():  # a sharded (Dask) run's folder
-            import dask.array as da
-            times, diagnostics, snapshots = sharded_record(folder)
-            return cls(np.array(times), da.stack(snapshots), {k: np.stack(v) for k, v in diagnostics.items()})
+            return cls.of_snapshots(*sharded_record(folder))
         if not (folder / "times.npy").is_file():
             raise FileNotFoundError(f"{folder} holds no trajectory (no times.npy)")
         times = np.load(folder / "times.npy")

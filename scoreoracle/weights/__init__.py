@@ -94,12 +94,13 @@ def cached_checkpoint(name: str, directory: str | None, expected_sha256: str, de
     process uses to rebuild fitted oracles sent to it without their weights.  Refused if the
     folder's checkpoint ``name`` is no longer the one with ``expected_sha256`` (re-exported since)."""
     import torch
-    recorded = read_manifest(None if directory is None else Path(directory)).get(name, {}).get("sha256")
-    if recorded != expected_sha256:
+    folder = Path(directory or shipped_dir())
+    entry = read_manifest(folder).get(name, {})
+    if entry.get("sha256") != expected_sha256:
         raise WeightsIntegrityError(f"checkpoint {name!r} in {directory or 'the package'} has changed since this "
-                                    f"fitted oracle was made (SHA-256 {recorded} instead of {expected_sha256}): "
-                                    "fit it again")
-    core = load_checkpoint(name, None if directory is None else Path(directory))
+                                    f"fitted oracle was made (SHA-256 {entry.get('sha256')} instead of "
+                                    f"{expected_sha256}): fit it again")
+    core = load_weights(folder / entry["file"], expected_sha256)  # the file itself checked against that hash
     return core.to(device=torch.device(device), dtype=getattr(torch, dtype.split(".")[-1])).eval()
 
 
