@@ -178,6 +178,38 @@ def test_extending_a_run_keeps_its_function_and_optimizer_moments(tmp_path):
     assert resumed["model_config"]["local_gaussian_iterations"] == 2
     with pytest.raises(ValueError, match="drop trained weights"):
         extend_core(grown, {"local_gaussian_iterations": 0})
+    with pytest.raises(ValueError, match="can grow only"):
+        extend_core(grown, {"width": 32})
+
+
+def test_a_deeper_core_grown_from_a_run_computes_the_same_function_and_trains(tmp_path):
+    """Appending layers (as the identity, their log-density coefficients at zero): the grown core
+    answers exactly as the stored one, reshaped parameters start with fresh Adam moments, and the
+    new layers leave the identity once it trains."""
+    from scoreoracle.models import EquivariantConfig
+    from scoreoracle.training.loop import _optimizer_state_by_name, _parameter_groups, extend_core, load_checkpoint
+    tiny = EquivariantConfig(width=16, depth=1, heads=2, head_width=4, ffn=16, local_gaussian_iterations=2)
+    cfg = TrainConfig(steps=3, tokens_per_batch=256, context_sizes=(32, 64), n_queries=8, threads=1,
+                      eval_every=1000, dim_groups=((1, 3, 1.0),))
+    train(tmp_path, tiny, cfg, progress=False)
+    stored, state = load_checkpoint(tmp_path / "checkpoint.pt")
+    grown = extend_core(stored, {"depth": 3})
+    assert len(grown.layers) == 3
+    for d in (1, 3, 12):  # 12 > the CG steps: the local head's other path
+        z, q = torch.randn(2, 40, d), torch.randn(2, 5, d)
+        with torch.no_grad():
+            for a, b in zip(stored(z, q), grown(z, q)):
+                torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    moved = _optimizer_state_by_name(grown, stored, state["optimizer"])
+    params = dict(grown.named_parameters())
+    names = [name for group in _parameter_groups(grown) for name in group]
+    assert all(m["exp_avg"].shape == params[names[i]].shape for i, m in moved["state"].items())
+    assert not any(names[i].startswith(("head_log_density", "layers.1", "layers.2")) for i in moved["state"])
+    model = train(tmp_path, resume=True, overrides={"steps": 6}, extend={"depth": 3}, progress=False)
+    assert model.config.depth == 3 and model.layers[2].update.weight.abs().sum() > 0
+    with pytest.raises(ValueError, match="cannot shrink"):
+        extend_core(model, {"depth": 2})
+
 
 
 def test_an_interrupted_run_saves_its_step_and_resumes(tmp_path):

@@ -285,6 +285,7 @@ class EquivariantCore(nn.Module):
     """Whitened context (B, n, d) and queries (B, m, d) → log f_w (B, m) and s_w (B, m, d), any d."""
 
     architecture = "equivariant"
+    growable = ("depth", "local_gaussian_iterations")  # config fields :meth:`load_grown` can raise
 
     def __init__(self, cfg: EquivariantConfig):
         super().__init__()
@@ -299,6 +300,30 @@ class EquivariantCore(nn.Module):
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def load_grown(self, smaller: "EquivariantCore"):
+        """Take the weights of ``smaller``, a core of this config but with fewer layers and/or no
+        local-Gaussian head, so that this core computes exactly its function: the layers beyond
+        ``smaller``'s are appended as the identity (their token updates, feed-forward outputs and
+        score gates zero) with zero log-density coefficients, the head's gate is zero.  Returns
+        the parameter names that ``smaller`` did not have."""
+        old_depth, heads = smaller.config.depth, self.config.heads
+        if old_depth > self.config.depth:
+            raise ValueError(f"a core of depth {old_depth} cannot shrink to {self.config.depth}")
+        state = dict(smaller.state_dict())
+        coefficients = [state.pop(f"head_log_density.{name}") for name in ("weight", "bias")]
+        result = self.load_state_dict(state, strict=False)
+        if result.unexpected_keys:
+            raise ValueError(f"growing would drop trained weights {result.unexpected_keys}")
+        with torch.no_grad():
+            for new, old in zip((self.head_log_density.weight, self.head_log_density.bias), coefficients):
+                new.zero_()
+                new[:old_depth * heads] = old[:-1]
+                new[-1] = old[-1]
+            for layer in self.layers[old_depth:]:
+                for p in (layer.update.weight, layer.update.bias, layer.ffn[2].weight, layer.ffn[2].bias):
+                    p.zero_()
+        return [name for name in result.missing_keys if not name.startswith("head_log_density")]
 
     def _initial_state(self, z, n_eff: float):
         d = z.shape[-1]

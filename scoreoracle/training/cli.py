@@ -96,7 +96,7 @@ def main(argv=None):
     p_train.add_argument("--no-progress", action="store_true")
     p_train.add_argument("--architecture", choices=sorted(configs), default="transformer", help="new runs")
     p_train.add_argument("--extend", nargs="+", default=None, metavar="FIELD=VALUE",
-                         help="with --resume: grow the stored architecture (fields whose additions start at zero)")
+                         help="with --resume: grow the stored architecture (depth, local_gaussian_iterations), keeping its function")
     p_train.add_argument("--dim", type=int, help="data dimension d (new per-dimension transformer runs)")
     _add_dataclass_flags(p_train, list(configs.values()), skip=MODEL_FLAGS_SKIPPED)
     _add_dataclass_flags(p_train, [TrainConfig])

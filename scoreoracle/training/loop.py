@@ -159,25 +159,29 @@ def make_optimizer(model, cfg: TrainConfig):
 
 
 def extend_core(model, changes: dict):
-    """A core whose config has ``changes`` applied, holding ``model``'s weights: every parameter
-    of ``model`` must exist in the new core, and the new parameters must leave its outputs
-    unchanged at initialisation (the core's zero-initialised gates), so training continues from the
-    same function with more capacity."""
+    """A core whose config has ``changes`` applied, holding ``model``'s weights, computing the same
+    function (:meth:`~scoreoracle.models.EquivariantCore.load_grown`: more layers appended as the
+    identity, the local-Gaussian head gated at zero), so training continues with more capacity."""
+    growable = getattr(model, "growable", ())
+    if not set(changes) <= set(growable):
+        raise ValueError(f"the {model.architecture} core can grow only {list(growable)}, not "
+                         f"{sorted(set(changes) - set(growable))}")
     config = model.config.from_dict({**model.config.to_dict(), **changes})
     extended = build_core(model.architecture, config.to_dict())
-    result = extended.load_state_dict(model.state_dict(), strict=False)
-    if result.unexpected_keys:
-        raise ValueError(f"extending {sorted(changes)} would drop trained weights {result.unexpected_keys}")
+    extended.load_grown(model)
     return extended
 
 
 def _optimizer_state_by_name(model, old_model, old_state: dict) -> dict:
     """``old_state`` (an AdamW state dict of ``old_model``) re-indexed for ``model``'s parameters:
-    the moments of parameters both share are kept, new parameters start fresh."""
+    the moments of parameters both share (same name and shape) are kept, new or reshaped ones
+    start fresh."""
     old_names = [name for group in _parameter_groups(old_model) for name in group]
     moments = {old_names[index]: value for index, value in old_state["state"].items()}
+    params = dict(model.named_parameters())
     new_names = [name for group in _parameter_groups(model) for name in group]
-    state = {index: moments[name] for index, name in enumerate(new_names) if name in moments}
+    state = {index: moments[name] for index, name in enumerate(new_names)
+             if name in moments and moments[name]["exp_avg"].shape == params[name].shape}
     groups, start = [], 0
     for template, names in zip(old_state["param_groups"], _parameter_groups(model)):
         groups.append({**template, "params": list(range(start, start + len(names)))})
