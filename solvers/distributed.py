@@ -92,8 +92,8 @@ class DistributedRun:
         self.n, self.d = particles.shape
         self.chunks = particles.rechunk({1: -1}).chunks
         self.x0 = particles.rechunk(self.chunks).astype(np.float64)
-        self.t0, self.t1, self.n_steps = check_time_arguments(t_span, dt)
-        self.h = (self.t1 - self.t0) / self.n_steps
+        self.grid = check_time_arguments(t_span, dt)
+        self.n_steps, self.h = self.grid.n_steps, self.grid.h
         self.save_every = options.save_every or max(1, self.n_steps // 100)
         self.context = check_oracle_samples(options.oracle_samples, self.n, self.d) or min(self.n, DEFAULT_CONTEXT)
         self.reshuffle_every = options.reshuffle_every
@@ -102,10 +102,6 @@ class DistributedRun:
         if not finite:  # one pass over the particles for both
             raise ValueError("particles contain NaN or infinite values; remove or impute them")
         self.scale = max(float(rms), 1e-300)
-
-    def time(self, step: int) -> float:
-        """t after ``step`` steps (the end exactly at the last one)."""
-        return self.t1 if step == self.n_steps else self.t0 + step * self.h
 
     # --- one stage ---------------------------------------------------------------------------
     def fitted(self, state, step: int, stage: int, t: float):
@@ -165,7 +161,7 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
 
     run = DistributedRun(particles, oracle, physics, options, t_span, dt)
     run_id = fingerprint({"physics": physics, "oracle": oracle_fingerprint(oracle), "options": options.fingerprint(),
-                          "t": (run.t0, run.t1, run.n_steps), "chunks": run.chunks,
+                          "t": (run.grid.t0, run.grid.t1, run.n_steps), "chunks": run.chunks,
                           "particles": run.x0.name})  # Dask's token of the input (content-based for arrays)
     state, order, start = run.x0.persist(), np.arange(run.n), 0
     times, diags, snapshots = [], {}, []
@@ -230,7 +226,7 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
 
     bar = tqdm(total=run.n_steps, initial=start, disable=not options.progress, desc=f"{physics.kind} (dask)")
     for step in range(start, run.n_steps + 1):
-        t = run.time(step)
+        t = run.grid.time(step)
         if step > 0 and step % run.reshuffle_every == 0 and step != start:
             perm = step_rng(physics.seed, step, SHUFFLE_STREAM).permutation(run.n)
             state, order = state[perm].rechunk(run.chunks).persist(), order[perm]
@@ -262,6 +258,6 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
         state = new
         bar.update(1)
         if options.on_step is not None:  # the new state, lazily, in the particles' original order
-            options.on_step(step + 1, run.time(step + 1), original_order(state))
+            options.on_step(step + 1, run.grid.time(step + 1), original_order(state))
     bar.close()
     return trajectory()

@@ -161,8 +161,26 @@ def drift_velocity(drift, x: np.ndarray, t: float) -> np.ndarray:
     return b
 
 
-def check_time_arguments(t_span, dt):
-    """(t0, t1, n_steps) from t_span = (t0, t1), t1 > t0, and a positive dt (shrunk to fit)."""
+@dataclass(frozen=True)
+class TimeGrid:
+    """``n_steps`` equal steps from ``t0`` to ``t1``."""
+
+    t0: float
+    t1: float
+    n_steps: int
+
+    @property
+    def h(self) -> float:
+        return (self.t1 - self.t0) / self.n_steps
+
+    def time(self, step: int) -> float:
+        """t after ``step`` steps (the end exactly at the last one)."""
+        return self.t1 if step == self.n_steps else self.t0 + step * self.h
+
+
+def check_time_arguments(t_span, dt) -> TimeGrid:
+    """The steps from t_span = (t0, t1), t1 > t0, and a positive dt (shrunk so that a whole number
+    of steps spans t_span exactly)."""
     try:
         t0, t1 = (float(t) for t in t_span)
     except (TypeError, ValueError) as exc:
@@ -173,7 +191,7 @@ def check_time_arguments(t_span, dt):
         raise ValueError(f"t_span must increase (t_end > t_start), got {t_span!r}; "
                          "backward integration is not supported")
     dt = check_positive_float(dt, "dt")
-    return t0, t1, max(1, math.ceil((t1 - t0) / dt - 1e-9))
+    return TimeGrid(t0, t1, max(1, math.ceil((t1 - t0) / dt - 1e-9)))
 
 
 def check_oracle_samples(value, n: int, d: int):
@@ -284,8 +302,8 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
     from tqdm.auto import tqdm
 
     x = check_particles(particles)
-    t0, t1, n_steps = check_time_arguments(t_span, dt)
-    h = (t1 - t0) / n_steps
+    grid = check_time_arguments(t_span, dt)
+    t0, t1, n_steps, h = grid.t0, grid.t1, grid.n_steps, grid.h
     save_every = options.save_every or max(1, n_steps // 100)
     folder = None if options.checkpoint is None else Path(options.checkpoint)
     run_id = None if folder is None else fingerprint(
@@ -334,7 +352,7 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
 
     bar = tqdm(total=n_steps, initial=start, disable=not options.progress, desc=desc)
     for step in range(start, n_steps + 1):
-        t = t1 if step == n_steps else t0 + step * h
+        t = grid.time(step)
         memo.clear()
         problem.begin_step(step, t, x)
         if (step % save_every == 0 or step == n_steps) and (not recorder.times or recorder.times[-1] < t):
@@ -367,6 +385,6 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
         x = new
         bar.update(1)
         if options.on_step is not None:
-            options.on_step(step + 1, t1 if step + 1 == n_steps else t0 + (step + 1) * h, x)
+            options.on_step(step + 1, grid.time(step + 1), x)
     bar.close()
     return recorder.trajectory()
