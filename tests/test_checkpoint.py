@@ -99,6 +99,9 @@ def test_a_folder_routes_each_dimension_to_its_checkpoint_and_every_other_d_to_t
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="several all-dimension checkpoints"):
         scoreoracle.load(path=tmp_path)
+    manifest["every"]["retired"] = True  # the predecessor retired: its successor answers
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert scoreoracle.load(path=tmp_path).checkpoint_for(7) == "every2"
 
 
 def test_a_retired_checkpoint_is_loadable_by_name_but_no_longer_answers_its_dimension(tmp_path, rng):

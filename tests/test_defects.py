@@ -893,6 +893,19 @@ def test_select_says_why_it_kept_the_default():
         "one checkpoint serves this dimension"
 
 
+def test_select_reason_agrees_with_the_choice_when_a_loss_is_not_finite():
+    """A non-finite default loss picks the other checkpoint even on 15 held-out points; the reason
+    said 'too few held-out points: the default is kept'."""
+    from scoreoracle.oracles.pretrained import _selection_reason
+    from scoreoracle.oracles.score_matching import Comparison
+    broken_default = Comparison(math.inf, 1.0, math.nan, 15)
+    assert broken_default.better
+    assert _selection_reason(broken_default, "equivariant") == \
+        "the default's held-out score-matching loss is not finite, equivariant's is"
+    assert not Comparison(1.0, math.nan, math.nan, 100).better
+    assert "not finite" in _selection_reason(Comparison(1.0, math.nan, math.nan, 100), "equivariant")
+
+
 def test_sd_kde_bandwidth_of_uniform_weights_is_the_unweighted_one():
     """Unweighted quantiles interpolated, weighted ones did not (h 0.21752 vs 0.21633 at n = 100);
     and weights of another scale gave another n_eff."""

@@ -10,6 +10,7 @@ never attend to each other).
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,9 +269,10 @@ class PretrainedOracle(Oracle):
     """The checkpoints of a folder behind one oracle, chosen by the samples' d.
 
     A dimension with its own checkpoint uses it; every other d uses the folder's all-dimension
-    checkpoint when it has one (else it is refused).  A per-dimension checkpoint whose manifest
-    entry says ``"retired": true`` stays loadable by name but no longer answers its d: the
-    all-dimension checkpoint does.  :meth:`checkpoint_for` says which serves a
+    checkpoint when it has one (else it is refused).  A checkpoint whose manifest entry says
+    ``"retired": true`` stays loadable by name but no longer answers: a retired per-dimension
+    checkpoint hands its d to the all-dimension one, a retired all-dimension checkpoint makes way
+    for its successor.  :meth:`checkpoint_for` says which serves a
     d; :meth:`select` picks between a dimension's own checkpoint and the all-dimension one by
     their estimated score error on the data.  Checkpoints load lazily (and are hash-checked) the
     first time they are used.
@@ -291,10 +293,10 @@ class PretrainedOracle(Oracle):
                                  f'{sorted(names)}: retire all but one (manifest "retired": true) or pass '
                                  "checkpoint=<name>")
         self._names = {d: names[0] for d, names in by_dim.items()}
-        every_d = sorted(name for name, e in manifest.items() if not _serves_one_dimension(e))
+        every_d = sorted(name for name, e in manifest.items() if not _serves_one_dimension(e) and not e.get("retired"))
         if len(every_d) > 1:
             raise ValueError(f"{directory or 'the package'} holds several all-dimension checkpoints {every_d}: "
-                             "mark one default or pass checkpoint=<name>")
+                             'retire all but one (manifest "retired": true) or pass checkpoint=<name>')
         self.every_dimension = every_d[0] if every_d else None
         self.dims = None if self.every_dimension else tuple(sorted(self._names))
         self._oracles: dict[str, DiScoFormerOracle] = {}
@@ -342,7 +344,7 @@ class PretrainedOracle(Oracle):
         given the rest as context (at most ``max_context``); the all-dimension checkpoint is chosen
         only if its score-matching loss — the true score error up to a constant — is lower by
         more than two standard errors, judged on at least 30 held-out points (fewer keep the
-        default; ``.selection.reason`` says why) (heavy-tailed data, for instance, where the per-dimension
+        default, unless its loss is not finite; ``.selection.reason`` says why) (heavy-tailed data, for instance, where the per-dimension
         checkpoints, trained on Gaussian mixtures only, do badly).  The losses are those of the
         bare cores in whitened coordinates (the score error weighted by the samples' covariance;
         the whitening uses every sample, an O(1/n) leak shared by both), without frame averaging
@@ -376,6 +378,10 @@ class PretrainedOracle(Oracle):
 def _selection_reason(comparison: Comparison | None, other: str | None) -> str:
     if comparison is None:
         return "one checkpoint serves this dimension"
+    if not math.isfinite(comparison.candidate):
+        return f"{other}'s held-out score-matching loss is not finite"
+    if not math.isfinite(comparison.reference):
+        return f"the default's held-out score-matching loss is not finite, {other}'s is"
     if comparison.points < MIN_HELD_OUT:
         return (f"too few held-out points to judge ({comparison.points} < {MIN_HELD_OUT}): the default is kept "
                 "(more samples or a larger held_out_fraction)")
