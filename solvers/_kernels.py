@@ -2,8 +2,8 @@
 output row and accumulates in scalars/private arrays: no scatter-adds, no races.
 
 Inputs are float64 and structure-of-arrays where it helps the inner loop: ``xt`` is (d, n).
-``fastmath`` is limited to reassociation/contraction so NaN/inf still propagate and are caught
-by the solvers' finiteness checks.
+``fastmath`` is limited to reassociation, contraction and approximate reciprocals (no
+``nnan``/``ninf``), so NaN/inf still propagate and are caught by the solvers' finiteness checks.
 """
 
 from __future__ import annotations

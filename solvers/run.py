@@ -4,7 +4,8 @@ fingerprinted checkpoints with resume, a per-step hook, and divergence detection
 A solver supplies a :class:`ParticleProblem`:
 
 * ``begin_step(step, t, x)`` — called once at the start of every step (and before the final
-  snapshot), before any stage: draw per-step randomness here (an oracle subset, random batches).
+  snapshot), before any stage: draw per-step randomness here (random batches; the oracle's
+  context subset is drawn anew every stage, from the same per-step stream).
   Randomness must come from :func:`step_rng` so a resumed run draws exactly what the
   uninterrupted one drew;
 * ``field(x, t) -> dict`` — the velocity under key ``"velocity"`` (n, d) plus whatever the

@@ -45,7 +45,8 @@ def test_export_writes_weights_card_and_manifest(tmp_path):
     assert manifest["d1"]["sha256"] == sha256(path)
     card = model_card("d1", out)
     assert card["steps"] == 3 and card["dim"] == 1 and card["seed"] == 0
-    assert f"k ~ U{{{cfg.modes[0]}..{cfg.modes[1]}}}" in card["data_family"]  # the run's family, not a fixed text
+    assert f"100% random GMMs (scoreoracle.distributions.random_gmm): k ~ U{{{cfg.modes[0]}..{cfg.modes[1]}}}" \
+        in card["data_family"]  # the run's families, not a fixed text
     assert card["training_hardware"].startswith(f"{cfg.threads} CPU threads")
     assert [s["step"] for s in card["training_sessions"]] == [0] and card["training_log"][-1]["step"] == 3
     assert {row["n"] for row in card["evaluation"]} == {256, 1024, 4096}

@@ -20,7 +20,7 @@ def test_gaussian_fisher_information_exact_score():
     truth = float(torch.trace(torch.linalg.inv(cov)))
     assert est.ci_low < truth < est.ci_high
     assert float(est) == est.value
-    # the divergence of an exact Gaussian score is the constant −tr Σ⁻¹: only FD round-off remains
+    # the divergence of an exact Gaussian score is the constant −tr Σ⁻¹ (by autograd): only round-off remains
     assert est.divergence_form == pytest.approx(truth, rel=1e-6)
 
 

@@ -11,10 +11,11 @@ Each layer's attention heads are data-adaptive Gaussian kernels (Prop. 3.5 of Di
 Sushko, Krishna 2025, arXiv:2511.05924, made
 exact): the logit of token i for context point j in head a is
 
-    q_a(h_i)·k_a(h_j)/√head_width + β_ai (z_i·z_j − ‖z_j‖²/2) + log w_j,
+    q_a(h_i)·k_a(h_j)/√head_width + β_ai (c_ai·z_j − ‖z_j‖²/2) + log w_j,
 
-with a per-token precision β_ai > 0 predicted from h_i around a rule-of-thumb bandwidth, and
-log w_j the context weights (uniform by default; attention over a weighted set is attention over
+a Gaussian kernel of precision β_ai > 0 (predicted from h_i around a rule-of-thumb bandwidth)
+centred at c_ai = z_i + τ_ai s_i (the token's position probed along its score estimate by a
+predicted τ_ai, zero at init), and log w_j the context weights (uniform by default; attention over a weighted set is attention over
 the multiset).  Each head returns its value average, its mean-shift vector β(μ − z_i)
 (μ = attention-weighted mean of z_j), the attention-weighted average of the context's score
 estimates, and its log kernel density.  The inner products of all these vectors with one another
@@ -62,8 +63,8 @@ class EncodedContext:
     """A context set encoded once; every query chunk reuses it.
 
     n_eff: effective sample size; log_n: log n for uniform weights (0 with normalised
-    log-weights); layers: every layer's augmented keys and values; outputs: (log f_w (B, n),
-    s_w (B, n, d)) at the context points.
+    log-weights); layers: every layer's augmented keys and values; outputs: (log f_w − log N(z; 0, I)
+    (B, n[+m]), s_w (B, n[+m], d)) at the context points (then at the queries encoded with them).
     """
 
     n_eff: float

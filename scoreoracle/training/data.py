@@ -27,7 +27,13 @@ import torch
 from ..distributions import StudentTMixture, WarpedMixture, random_gmm, random_rotations
 from ..whitening import fit_whitening
 
-FAMILIES = ("gmm", "student_t", "warped")
+FAMILY_DESCRIPTIONS = {  # for model cards; {lo}..{hi}: the run's range of mixture components
+    "gmm": "random GMMs (scoreoracle.distributions.random_gmm): k ~ U{{{lo}..{hi}}}, means U[-3,3]^d, variances "
+           "U[0.2,1] with a Haar rotation per component, weights ∝ U[0.1,1]",
+    "student_t": "the same mixtures with Student-t components, ν = 2.5 + 17.5·u², u ~ U[0, 1] per component",
+    "warped": "the same mixtures through a coordinate-wise sinh/asinh warp (scoreoracle.distributions.WarpedMixture)",
+}
+FAMILIES = tuple(FAMILY_DESCRIPTIONS)
 
 
 @dataclass

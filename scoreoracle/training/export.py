@@ -11,11 +11,10 @@ import json
 from pathlib import Path
 
 from .. import weights as checkpoints
+from .data import FAMILY_DESCRIPTIONS
 from .evaluation import evaluation_table
 from .loop import load_checkpoint
 
-DATA_FAMILY = ("random GMMs (scoreoracle.distributions.random_gmm): k ~ U{{{lo}..{hi}}}, means U[-3,3]^d, "
-               "variances U[0.2,1] with a Haar rotation per component, weights ∝ U[0.1,1]; whole set randomly rotated")
 EQUIVARIANT_EVAL_DIMS = (2, 3, 10, 32)
 
 
@@ -42,7 +41,7 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
         "steps": state["step"],
         "training_minutes": round(state["elapsed_seconds"] / 60, 1),
         "training_hardware": f"{train_config.get('threads', 2)} CPU threads (torch CPU build)",
-        "data_family": DATA_FAMILY.format(lo=modes[0], hi=modes[1]),
+        "data_family": data_family(families, modes),
         "families": families,
         "seed": train_config["seed"],
         "training_log": _json_lines(metrics),
@@ -56,6 +55,14 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
             entry["default"] = key == (name or run_dir.name)
         (Path(out_dir) / checkpoints.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def data_family(families, modes) -> str:
+    """The training distributions in words: each family ([name, weight] pairs) with its share."""
+    total = sum(weight for _, weight in families)
+    parts = [f"{weight / total:.0%} {FAMILY_DESCRIPTIONS[name].format(lo=modes[0], hi=modes[1])}"
+             for name, weight in families]
+    return "; ".join(parts) + "; whole set randomly rotated"
 
 
 def _json_lines(path: Path) -> list:

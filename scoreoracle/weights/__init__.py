@@ -42,7 +42,9 @@ def sha256(path: Path) -> str:
 
 
 def read_manifest(directory: Path | None = None) -> dict:
-    """{name: {"file", "dim", "sha256", "architecture"}} of a checkpoint folder (shipped by default)."""
+    """{name: entry} of a checkpoint folder (shipped by default); an entry holds "file", "sha256",
+    "architecture", "dim" (absent or "any" for an all-dimension core) and optionally
+    "context_limit", "retired" and "default"."""
     path = Path(directory or shipped_dir()) / MANIFEST
     return json.loads(path.read_text()) if path.exists() else {}
 
