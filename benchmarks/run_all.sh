@@ -13,3 +13,4 @@ python3 ood.py
 python3 solvers_bench.py
 python3 contract_bench.py
 python3 weighted.py
+python3 scale.py

@@ -52,7 +52,8 @@ def validation(n_landau=2000, seeds=3):
     from solvers.exact import BKW
 
     shipped = experiments.standard_oracles()
-    # the default oracle (per-dimension checkpoints at d = 2, 3) beside the all-dimension core
+    # the default oracle (the d3 checkpoint at d = 3; at d = 2 the all-dimension core itself, so the
+    # 2-D rows of the two coincide) beside the all-dimension core
     oracles = {"DiScoFormer": shipped.pop("DiScoFormer"),
                "DiScoFormer, all-d core": scoreoracle.load(checkpoint="equivariant"), **shipped}
     sections = {}

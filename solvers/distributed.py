@@ -247,8 +247,9 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
                 with contextlib.suppress(FloatingPointError, SingularSamplesError):  # the state itself may be bad
                     record(state, t, run.field(state, step, 0, t).persist())
             bar.close()
-            raise SolverDivergenceError(f"step {step + 1}/{run.n_steps} (t = {t:.6g}) produced {exc}; stopped at "
-                                        f"the last good state t = {t:.6g}", trajectory()) from None
+            what = (f"the final state (t = {t:.6g}) gives {exc}" if step == run.n_steps
+                    else f"step {step + 1}/{run.n_steps} (t = {t:.6g}) produced {exc}")
+            raise SolverDivergenceError(f"{what}; stopped at the last good state t = {t:.6g}", trajectory()) from None
         if due and (not times or times[-1] < t):
             record(state, t, fld)
         if step != start and (step % options.checkpoint_every == 0 or step == run.n_steps):

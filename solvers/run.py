@@ -312,6 +312,7 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
          "particles": x})
     recorder = _Recorder(folder)
     start = 0
+    scale = max(float(np.sqrt((x ** 2).sum(1).mean())), 1e-300)  # of the initial particles, also on resume
     if folder is not None and _prepare_folder(folder, run_id, options.resume) and (folder / "state.npz").exists():
         with np.load(folder / "state.npz") as state:
             if str(state["run_id"]) != run_id:
@@ -319,7 +320,6 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
             start, x = int(state["step"]), state["state"].copy()
         saved = Trajectory.load(folder)
         recorder.times, recorder.diags = list(saved.times), {k: list(v) for k, v in saved.diagnostics.items()}
-    scale = max(float(np.sqrt((check_particles(particles) ** 2).sum(1).mean())), 1e-300)
     memo: dict = {}
 
     def checked(state, t):

@@ -166,7 +166,10 @@ def test_select_where_one_checkpoint_serves_d_and_refuses_batches():
 def test_selection_and_adaptation_reports_do_not_change_the_fingerprint():
     """They describe a choice; the chosen oracle answers exactly like its checkpoint."""
     x = np.random.default_rng(0).normal(size=(64, 5))
-    assert scoreoracle.load().select(x).fingerprint() == scoreoracle.load(checkpoint="equivariant").fingerprint()
+    unchanged = scoreoracle.load(checkpoint="equivariant").fingerprint()
+    assert scoreoracle.load().select(x).fingerprint() == unchanged
+    adapted = scoreoracle.load().adapt(x)  # refused (too few held-out points): the checkpoint itself
+    assert not adapted.adaptation.kept and adapted.fingerprint() == unchanged
 
 
 def test_the_router_with_frame_averaging_still_serves_every_d():

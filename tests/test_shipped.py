@@ -86,8 +86,10 @@ def test_score_error_ratio_targets(d, n):
 @pytest.mark.slow
 @pytest.mark.parametrize("d", sorted(SHIPPED))
 def test_no_collapse_beyond_the_training_context_sizes(d):
-    """n = 16384 is 8× the largest training context: the score error must still beat best-h KDE
-    (this guards the cap on the log-size feature: uncapped, the model extrapolated badly to large n)."""
+    """n = 16384, beyond every shipped core's training contexts, as a user calls it (``load(d)``:
+    each checkpoint's context limit, the transformer cores' capped log-size feature): the score
+    error must still beat best-h KDE (uncapped and with all samples, the d1/d2 cores extrapolated
+    badly to large n)."""
     oracle = scoreoracle.load(d)
     table = evaluate_estimators({"model": oracle.log_density_and_score}, d, 16384, 8, n_queries=512, seed=7)
     assert table["model"]["rel_score"] < table["best-h kde"]["rel_score"], table
