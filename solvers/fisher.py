@@ -64,14 +64,16 @@ def _mean_estimate(terms: np.ndarray, weights: np.ndarray | None = None, **extra
     return Estimate(value, se, value - Z95 * se, value + Z95 * se, n, **extra)
 
 
-def _checked(values, shape, what):
+def checked_output(values, shape, what):
+    """An oracle's ``what`` ("scores", "log-densities") as float64 of ``shape``, refused when not finite."""
     out = np.asarray(values, dtype=np.float64)
     if out.shape != shape:
         raise ValueError(f"the oracle returned {what} of shape {out.shape}, expected {shape}")
     bad = ~np.isfinite(out)
     if bad.any():
+        hint = "; it may not provide them (a score-only reference has no log-density)" if what == "log-densities" else ""
         raise ValueError(f"the oracle returned non-finite {what} ({int(bad.sum())} of {out.size} values NaN or "
-                         "infinite); it may not provide them (a score-only reference has no log-density)")
+                         f"infinite){hint}")
     return out
 
 
@@ -91,16 +93,16 @@ def score_and_divergence(fitted, x: np.ndarray, step: float = 1e-3):
             parts = [torch.autograd.grad(s[:, k].sum(), q, retain_graph=k < d - 1)[0][:, k] for k in range(d)]
             scores.append(s.detach().numpy())
             div.append(torch.stack(parts, dim=1).sum(1).detach().numpy())
-        return _checked(np.concatenate(scores), x.shape, "scores"), np.concatenate(div)
+        return checked_output(np.concatenate(scores), x.shape, "scores"), np.concatenate(div)
     h = step * x.std(axis=0, ddof=1)
     div = np.zeros(n)
     for k in range(d):
         e = np.zeros(d)
         e[k] = h[k]
-        plus = _checked(fitted.score(x + e), x.shape, "scores")[:, k]
-        minus = _checked(fitted.score(x - e), x.shape, "scores")[:, k]
+        plus = checked_output(fitted.score(x + e), x.shape, "scores")[:, k]
+        minus = checked_output(fitted.score(x - e), x.shape, "scores")[:, k]
         div += (plus - minus) / (2 * h[k])
-    return _checked(fitted.score(x), x.shape, "scores"), div
+    return checked_output(fitted.score(x), x.shape, "scores"), div
 
 
 def _samples_and_weights(samples, weights, name="samples"):
@@ -120,7 +122,7 @@ def fisher_information(samples, oracle, *, weights=None, divergence: bool = True
         s, div = score_and_divergence(oracle.fit(x, w), x)
         div_form = -float(div.mean() if w is None else w @ div)
     else:
-        s, div_form = _checked(oracle.score(x, weights=w), x.shape, "scores"), None
+        s, div_form = checked_output(oracle.score(x, weights=w), x.shape, "scores"), None
     return _mean_estimate((s * s).sum(1), w, divergence_form=div_form)
 
 
@@ -131,13 +133,13 @@ def relative_fisher_information(samples_f, samples_g, oracle, *, weights_f=None,
     x, w_f = _samples_and_weights(samples_f, weights_f, "samples_f")
     y, w_g = _samples_and_weights(samples_g, weights_g, "samples_g")
     check_queries(x, y.shape[1], name="samples_f", against="samples_g")
-    s_f = _checked(oracle.score(x, weights=w_f), x.shape, "scores")
-    s_g = _checked(oracle.fit(y, w_g).score(x), x.shape, "scores")
+    s_f = checked_output(oracle.score(x, weights=w_f), x.shape, "scores")
+    s_g = checked_output(oracle.fit(y, w_g).score(x), x.shape, "scores")
     return _mean_estimate(((s_f - s_g) ** 2).sum(1), w_f)
 
 
 def entropy(samples, oracle, *, weights=None) -> Estimate:
     """Differential entropy h(f) = −E log f in nats, plug-in −mean log f̂(x_i)."""
     x, w = _samples_and_weights(samples, weights)
-    log_f = _checked(oracle.log_density(x, weights=w), (len(x),), "log-densities")
+    log_f = checked_output(oracle.log_density(x, weights=w), (len(x),), "log-densities")
     return _mean_estimate(-log_f, w)

@@ -16,6 +16,7 @@ import torch
 
 from scoreoracle import KDEOracle
 from scoreoracle.validation import check_positive_float, check_sample_set, check_weights, effective_sample_size
+from .fisher import checked_output
 
 
 def sd_kde_bandwidth(samples: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -73,7 +74,5 @@ def sd_kde(samples, oracle="empirical", bandwidth=None, *, weights=None) -> SDKD
         if oracle != "empirical":
             raise ValueError(f"oracle must be a score oracle or 'empirical', got {oracle!r}")
         oracle = KDEOracle(h, isotropic=True)
-    score = np.asarray(oracle.score(x, weights=w), dtype=np.float64)
-    if score.shape != x.shape:
-        raise ValueError(f"the oracle returned scores of shape {score.shape}, expected {x.shape}")
+    score = checked_output(oracle.score(x, weights=w), x.shape, "scores")
     return SDKDE(x + 0.5 * h * h * score, h, w)

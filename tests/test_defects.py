@@ -384,6 +384,16 @@ def test_sd_kde_on_a_constant_coordinate_names_the_problem():
         solvers.sd_kde(x)
 
 
+def test_sd_kde_blames_the_oracle_for_its_nan_scores_not_the_samples():
+    """It said 'samples contains NaN or infinite values … remove or impute them' of finite samples."""
+    class Broken:
+        def score(self, x, weights=None):
+            return np.full(np.shape(x), np.nan)
+
+    with pytest.raises(ValueError, match=r"the oracle returned non-finite scores \(200 of 200"):
+        solvers.sd_kde(np.random.default_rng(8).normal(size=(100, 2)), Broken())
+
+
 def test_load_with_a_string_dimension():
     with pytest.raises(TypeError, match="'2'") as info:
         scoreoracle.load(dim="2")
@@ -545,6 +555,21 @@ def test_weighted_context_subsets_skip_zero_weights(x2):
     log_f, score = oracle.fit(x, weights=w).log_density_and_score(x[:5])
     np.testing.assert_allclose(score, DiScoFormerOracle(random_core(2)).fit(x[:40]).score(x[:5]), rtol=1e-5, atol=1e-5)
     assert np.isfinite(log_f).all()
+
+
+@pytest.mark.parametrize("far_weight", [0.0, 1e-300])
+def test_samples_without_weight_far_away_do_not_turn_the_answer_to_nan(far_weight):
+    """Burn-in rows masked by weight 0 (or 1e-300) 1e10 away: every answer was NaN (float32
+    overflow in the context); they are no context now, and the answer is that of the other rows."""
+    rng = np.random.default_rng(0)
+    x, q = rng.normal(size=(1000, 5)), rng.normal(size=(5, 5))
+    x[:100] = 1e10 + rng.normal(size=(100, 5))
+    w = np.r_[np.full(100, far_weight), np.ones(900)]
+    fitted, kept = scoreoracle.load().fit(x, weights=w), scoreoracle.load().fit(x[100:])
+    for a, b in zip(fitted.log_density_and_score(q), kept.log_density_and_score(q)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    log_f, score = scoreoracle.load().log_density_and_score(x, weights=w)  # at every sample, weightless too
+    assert np.isfinite(log_f).all() and np.isfinite(score).all() and (log_f[:100] < log_f[100:].min()).all()
 
 
 @pytest.mark.parametrize("d", [2, 3, 5])

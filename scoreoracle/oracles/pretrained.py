@@ -115,15 +115,18 @@ class DiScoFormerOracle(Oracle):
         frames[0] = torch.eye(d, dtype=frames.dtype)
         return frames.to(self.device, self.dtype)
 
-    def _context_subsets(self, n: int, d: int, weights=None) -> list:
-        """Index tensors of the context subsets ([None]: all n samples, one context).  Subsets are
-        drawn among the samples of positive weight (zero-weight samples add nothing)."""
-        if self.context_limit is None or n <= self.context_limit:
+    def _context_subsets(self, n: int, d: int, carries=None) -> list:
+        """Index tensors of the context subsets ([None]: all n samples, one context).  Only samples
+        that carry weight (``carries``: (1, n) bool, None for uniform weights) are context: the
+        others add nothing to the density, and far away they would overflow the core."""
+        candidates = None if carries is None else torch.nonzero(carries[0].cpu())[:, 0]
+        everyone = candidates is None or len(candidates) == n
+        if everyone and (self.context_limit is None or n <= self.context_limit):
             return [None]
-        if self.context_limit < d + 2:
+        if self.context_limit is not None and self.context_limit < d + 2:
             raise ValueError(f"context_limit = {self.context_limit} is below d + 2 = {d + 2} samples")
-        candidates = torch.arange(n) if weights is None else torch.nonzero(weights.reshape(-1, n)[0].cpu() > 0)[:, 0]
-        if len(candidates) <= self.context_limit:
+        candidates = torch.arange(n) if candidates is None else candidates
+        if self.context_limit is None or len(candidates) <= self.context_limit:
             return [candidates.to(self.device)]
         g = torch.Generator().manual_seed(self.seed)
         return [candidates[torch.randperm(len(candidates), generator=g)[:self.context_limit]].sort().values
@@ -178,9 +181,11 @@ class FittedDiScoFormer(FittedOracle):
             self.whitening = self.whitening.refined(x, w)  # (to round-off, not to κ(C)·round-off)
             self.whitening = self.whitening.rotated(canonical_rotation(self.whitening.apply(x), w))
         self.z64 = self.whitening.apply(x)
+        # samples whose weight the core's dtype can represent beside the largest (the rest add nothing)
+        carries = None if w is None else w > torch.finfo(self.dtype).tiny * w.amax(-1, keepdim=True)  # (B, n)
         radii = self.z64.norm(dim=-1)
-        radii = radii if w is None else radii.masked_fill(w <= 0, 0)
-        self.radius = radii.amax(-1, keepdim=True)  # (B, 1) the samples' reach (positive weight only)
+        radii = radii if w is None else radii.masked_fill(~carries, 0)
+        self.radius = radii.amax(-1, keepdim=True)  # (B, 1) the reach of the samples that carry weight
         # the context in a canonical order (by first whitened coordinate): attention sums, and the
         # context subsets drawn below, then do not depend on the order the samples came in
         order = torch.argsort(self.z64[..., 0], dim=-1, stable=True)  # (B, n)
@@ -188,7 +193,7 @@ class FittedDiScoFormer(FittedOracle):
         z_sorted = _along_samples(self.z64, order)
         w = None if w is None else torch.gather(w, -1, order)
         self.frames = oracle._frames(self.dim)
-        self.subsets = oracle._context_subsets(self.n, self.dim, w)
+        self.subsets = oracle._context_subsets(self.n, self.dim, None if w is None else torch.gather(carries, -1, order))
         self.contexts = []
         with torch.no_grad():
             for subset in self.subsets:
