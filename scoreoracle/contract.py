@@ -23,6 +23,11 @@ Weights (``weights=``, non-negative, any scale) are relative importances, as in
 the effective sample size (Σw)²/Σw².  Integer weights are not frequencies: k copies of a point
 and weight k give the same kernel sums but not the same covariance normalisation.
 
+Samples are independent draws of a continuous density: exact repeats (MCMC output, whose
+Metropolis steps repeat the state on rejection; rounded data) read as narrow peaks.  Fewer than
+d + 2 distinct samples are refused; repeats of ≥ 1 % draw a ``RepeatedSamplesWarning`` that says
+what to do (thin the chain, or pass the distinct rows with their counts as weights).
+
 ``ScoreOracle`` and ``FittedScoreOracle`` are the protocols every oracle satisfies (the solvers
 depend on nothing else); ``Oracle`` and ``FittedOracle`` are base classes that implement the
 conversions, chunking and progress once, for oracles written in torch or numpy.

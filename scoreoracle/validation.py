@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 import torch
+
+REPEATS_WARNED = 0.01  # share of samples repeating another exactly that draws a RepeatedSamplesWarning
+
+
+class RepeatedSamplesWarning(UserWarning):
+    """Samples repeat one another exactly (MCMC output, rounded data): not independent draws of a
+    continuous density, so an estimator reads the repeats as narrow peaks."""
 
 
 def _tensor_of(arr: np.ndarray) -> torch.Tensor:
@@ -77,7 +85,32 @@ def check_samples(samples, name: str = "samples") -> torch.Tensor:
                     f"{name}.T")
         raise ValueError(f"{name} has shape {tuple(x.shape)}: n = {n} point(s) in d = {d} dimensions, but at "
                          f"least d + 2 = {d + 2} are needed to estimate a non-singular covariance.{hint}")
+    for one_set in (x if x.ndim == 3 else [x]):
+        _check_repeats(one_set, name)
     return x
+
+
+def distinct_rows(x: torch.Tensor) -> int:
+    """The number of distinct rows of x (n, d) (fast when the first coordinates already differ)."""
+    if torch.unique(x[:, 0].detach()).numel() == x.shape[0]:
+        return x.shape[0]
+    rows = np.ascontiguousarray(x.detach().cpu().numpy())
+    return len(np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()))
+
+
+def _check_repeats(x: torch.Tensor, name: str) -> None:
+    """Refuse fewer than d + 2 distinct points; warn when ≥ ``REPEATS_WARNED`` of the rows repeat."""
+    n, d = x.shape
+    distinct = distinct_rows(x)
+    if distinct < d + 2:
+        raise ValueError(f"{name} holds only {distinct} distinct point(s) among its {n} rows in d = {d} dimensions: "
+                         f"at least d + 2 = {d + 2} distinct points are needed to estimate a non-singular covariance")
+    if n - distinct >= REPEATS_WARNED * n:
+        warnings.warn(f"{n - distinct} of the {n} {name} repeat another exactly: the oracles assume independent "
+                      "draws from a continuous density and read repeats as narrow peaks.  For MCMC output (a "
+                      "Metropolis chain repeats its state on every rejection) thin the chain, or pass the "
+                      "distinct rows with their counts as weights: u, c = np.unique(x, axis=0, "
+                      "return_counts=True); oracle.fit(u, weights=c)", RepeatedSamplesWarning, stacklevel=4)
 
 
 def check_sample_set(samples, name: str = "samples") -> torch.Tensor:

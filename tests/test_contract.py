@@ -190,7 +190,7 @@ def _check_outputs(oracle, samples, queries, expected, m):
 CASTS = {  # name: (cast of an array, expected output kind)
     "numpy-float32": (lambda a: a.astype(np.float32), ("numpy", np.dtype(np.float32))),
     "numpy-float64": (lambda a: a, ("numpy", np.dtype(np.float64))),
-    "numpy-int": (lambda a: np.round(4 * a).astype(np.int64), ("numpy", np.dtype(np.float64))),
+    "numpy-int": (lambda a: np.round(1000 * a).astype(np.int64), ("numpy", np.dtype(np.float64))),  # no repeats
     "torch-float32": (lambda a: torch.tensor(a, dtype=torch.float32), ("torch", torch.float32, "cpu")),
     "torch-float64": (lambda a: torch.tensor(a, dtype=torch.float64), ("torch", torch.float64, "cpu")),
     "list": (lambda a: a.tolist(), ("numpy", np.dtype(np.float64))),

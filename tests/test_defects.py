@@ -384,6 +384,29 @@ def test_sd_kde_on_a_constant_coordinate_names_the_problem():
         solvers.sd_kde(x)
 
 
+def test_repeated_samples_warn_and_their_counts_as_weights_recover_the_answer():
+    """A Metropolis chain repeats its state on rejection: 250 points each repeated 8 times read as
+    2000 independent draws gave narrow peaks (relative score error 0.59 vs 0.02), silently."""
+    import warnings
+
+    from scoreoracle.validation import RepeatedSamplesWarning
+    g = scoreoracle.GaussianMixture(torch.ones(1), torch.zeros(1, 5), torch.eye(5)[None])
+    points = g.sample(250, torch.Generator().manual_seed(0)).numpy()
+    q = g.sample(200, torch.Generator().manual_seed(1))
+    truth = g.score(q).numpy()
+    repeated = np.repeat(points, 8, axis=0)
+    with pytest.warns(RepeatedSamplesWarning, match="1750 of the 2000 samples repeat another exactly"):
+        bad = scoreoracle.load().fit(repeated).score(q.numpy())
+    u, c = np.unique(repeated, axis=0, return_counts=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # distinct rows: no warning
+        good = scoreoracle.load().fit(u, weights=c).score(q.numpy())
+
+    def error(s):
+        return ((s - truth) ** 2).sum(1).mean() / (truth ** 2).sum(1).mean()
+    assert error(good) < 0.1 < error(bad)
+
+
 def test_sd_kde_blames_the_oracle_for_its_nan_scores_not_the_samples():
     """It said 'samples contains NaN or infinite values … remove or impute them' of finite samples."""
     class Broken:

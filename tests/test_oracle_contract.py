@@ -106,7 +106,8 @@ BAD_SAMPLES = {
     "rank": (lambda x: x[None, None], ValueError, "rank 4"),
     "transposed": (lambda x: x.T, ValueError, "transposing|samples.T"),
     "too few": (lambda x: x[:4], ValueError, "at least d \\+ 2"),
-    "duplicates": (lambda x: np.repeat(x[:1], 50, axis=0), SingularSamplesError, "constant coordinate"),
+    "duplicates": (lambda x: np.repeat(x[:1], 50, axis=0), ValueError, "only 1 distinct point"),
+    "few distinct": (lambda x: np.repeat(x[:4], 10, axis=0), ValueError, "only 4 distinct point"),
     "collinear": (lambda x: np.outer(np.arange(50.0), [1.0, 2.0, 3.0]), SingularSamplesError, "subspace"),
     "strings": (lambda x: np.array([["a", "b", "c"]] * 10), TypeError, "numeric"),
 }
