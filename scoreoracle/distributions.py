@@ -36,6 +36,7 @@ class GaussianMixture:
         self.weights = torch.as_tensor(weights, dtype=dtype, device=self.means.device)
         self.covariances = torch.as_tensor(covariances, dtype=dtype, device=self.means.device)
         self.dim = self.means.shape[-1]
+        self._check_parameters()
         self.cholesky = torch.linalg.cholesky(self.covariances)  # Σ = L Lᵀ
         eye = torch.eye(self.dim, dtype=dtype, device=self.means.device)
         # Precision factor W = L⁻ᵀ, so that Σ⁻¹ = W Wᵀ and (x−μ)ᵀΣ⁻¹(x−μ) = ‖(x−μ)ᵀW‖².
@@ -44,6 +45,30 @@ class GaussianMixture:
         ).transpose(-1, -2)
         log_det_cov = 2.0 * torch.log(torch.diagonal(self.cholesky, dim1=-2, dim2=-1)).sum(-1)
         self._log_norm = torch.log(self.weights) - 0.5 * (log_det_cov + self.dim * LOG_2PI)  # (..., k)
+
+    def _check_parameters(self):
+        """A mixture that answers wrongly (weights not summing to 1: log f off by log Σw) or with a
+        deep torch error (a covariance that is not positive definite) is refused by name."""
+        w, mu, cov = self.weights, self.means, self.covariances
+        if mu.ndim < 2 or w.shape != mu.shape[:-1] or cov.shape != mu.shape + (self.dim,):
+            raise ValueError(f"a mixture needs weights (..., k), means (..., k, d) and covariances (..., k, d, d); "
+                             f"got {tuple(w.shape)}, {tuple(mu.shape)} and {tuple(cov.shape)}")
+        for name, t in (("weights", w), ("means", mu), ("covariances", cov)):
+            if not bool(torch.isfinite(t).all()):
+                raise ValueError(f"the mixture's {name} contain NaN or infinite values")
+        if bool((w < 0).any()):
+            raise ValueError(f"mixture weights must be non-negative; the smallest is {w.min().item():.3g}")
+        total = w.sum(-1)
+        if bool(((total - 1).abs() > 1e-5).any()):
+            raise ValueError(f"mixture weights must sum to 1 (got {total.flatten()[0].item():.6g}); "
+                             "pass weights / weights.sum(-1, keepdim=True)")
+        scale = cov.abs().amax((-1, -2), keepdim=True)
+        if bool(((cov - cov.transpose(-1, -2)).abs() > 1e-4 * scale).any()):
+            raise ValueError("mixture covariances must be symmetric")
+        info = torch.linalg.cholesky_ex(cov).info
+        if bool((info > 0).any()):
+            raise ValueError(f"mixture covariances must be positive definite; component "
+                             f"{int(torch.nonzero(info.flatten() > 0)[0, 0]) % mu.shape[-2]} is not")
 
     @property
     def n_components(self) -> int:

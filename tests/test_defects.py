@@ -407,6 +407,21 @@ def test_repeated_samples_warn_and_their_counts_as_weights_recover_the_answer():
     assert error(good) < 0.1 < error(bad)
 
 
+@pytest.mark.parametrize("weights,covariance,message", [
+    ([0.5], np.eye(2), "must sum to 1 \\(got 0.5\\)"),
+    ([3.0], np.eye(2), "must sum to 1"),
+    ([-1.0], np.eye(2), "non-negative"),
+    ([1.0], -np.eye(2), "positive definite; component 0"),
+    ([1.0], [[1.0, 2.0], [0.0, 1.0]], "symmetric"),
+    ([0.5, 0.5], np.eye(2), "weights \\(..., k\\)"),
+])
+def test_a_reference_mixture_refuses_parameters_that_would_answer_wrongly(weights, covariance, message):
+    """A user's closed-form reference: weights 0.5 were off by log 0.5 silently, a negative one gave
+    NaN, a covariance that is not positive definite a raw torch error."""
+    with pytest.raises(ValueError, match=message):
+        scoreoracle.GaussianMixture(torch.tensor(weights), torch.zeros(1, 2), torch.tensor(covariance)[None])
+
+
 def test_sd_kde_blames_the_oracle_for_its_nan_scores_not_the_samples():
     """It said 'samples contains NaN or infinite values … remove or impute them' of finite samples."""
     class Broken:
