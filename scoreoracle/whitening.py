@@ -78,9 +78,12 @@ def fit_whitening(samples: torch.Tensor, weights: torch.Tensor | None = None) ->
     xc = x - mean
     # (..., d) largest deviation per coordinate among the samples that carry weight
     scale = torch.where((w > 0).unsqueeze(-1), xc.abs(), 0.0).amax(-2)
-    if bool((scale <= 1e-13 * mean.abs().squeeze(-2)).any()):  # zero up to the mean's round-off
-        raise SingularSamplesError("samples have a constant coordinate (zero variance): "
-                                   "the covariance is singular and cannot be whitened")
+    constant = scale <= 1e-13 * mean.abs().squeeze(-2)  # (..., d) zero spread up to the mean's round-off
+    if bool(constant.any()):
+        columns = sorted({int(c) for c in torch.nonzero(constant)[:, -1]})
+        raise SingularSamplesError(f"samples have a constant coordinate (column(s) {columns}: no spread beyond "
+                                   "the round-off of their mean): the covariance is singular and cannot be "
+                                   "whitened; drop or reparametrise those columns")
     if not bool(torch.isfinite(scale).all()):
         raise SingularSamplesError("the samples' spread overflows float64: values are too large to whiten")
     u = xc / scale.unsqueeze(-2)  # entries in [−1, 1]

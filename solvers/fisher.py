@@ -35,7 +35,8 @@ class Estimate:
     score/log-density: it leaves out the estimator's own error — the bias and the variance of the
     fit (for the relative Fisher information, that of g's fitted score dominates: a 95 % interval
     covered the truth 20–27 % of the time on two 2-D Gaussians at n = 400).  Refit on independent
-    samples (or bootstrap) to include it."""
+    samples (or bootstrap) to include it.  ``n`` counts the samples averaged over, ``n_eff`` is
+    their effective sample size (Σw)²/Σw² (n without weights)."""
 
     value: float
     stderr: float
@@ -43,6 +44,7 @@ class Estimate:
     ci_high: float
     n: int
     divergence_form: float | None = None  # −mean ∇·ŝ (Fisher information only)
+    n_eff: float | None = None
 
     def __float__(self):
         return self.value
@@ -61,7 +63,8 @@ def _mean_estimate(terms: np.ndarray, weights: np.ndarray | None = None, **extra
     else:
         value = float(weights @ terms)
         se = float(math.sqrt((weights ** 2 * (terms - value) ** 2).sum() / max(1e-300, 1 - (weights ** 2).sum())))
-    return Estimate(value, se, value - Z95 * se, value + Z95 * se, n, **extra)
+    n_eff = float(n) if weights is None else float(1.0 / (weights ** 2).sum())
+    return Estimate(value, se, value - Z95 * se, value + Z95 * se, n, n_eff=n_eff, **extra)
 
 
 def checked_output(values, shape, what):

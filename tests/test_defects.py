@@ -422,6 +422,16 @@ def test_a_reference_mixture_refuses_parameters_that_would_answer_wrongly(weight
         scoreoracle.GaussianMixture(torch.tensor(weights), torch.zeros(1, 2), torch.tensor(covariance)[None])
 
 
+def test_an_estimate_reports_the_effective_sample_size_of_its_weights():
+    """``n`` was the number of rows: 1000 with only 7 of them weighted."""
+    g = scoreoracle.GaussianMixture(torch.ones(1), torch.zeros(1, 2), torch.eye(2)[None])
+    x = g.sample(1000, torch.Generator().manual_seed(0)).numpy()
+    w = np.r_[np.ones(7), np.zeros(993)]
+    est = solvers.entropy(x, ExactOracle(g), weights=w)
+    assert est.n == 1000 and est.n_eff == pytest.approx(7.0)
+    assert solvers.entropy(x, ExactOracle(g)).n_eff == 1000
+
+
 def test_sd_kde_blames_the_oracle_for_its_nan_scores_not_the_samples():
     """It said 'samples contains NaN or infinite values … remove or impute them' of finite samples."""
     class Broken:
@@ -642,7 +652,7 @@ def test_a_constant_coordinate_among_the_weighted_samples_is_singular(make):
     (it used to pass on the round-off of the weighted mean and give scores of 1e16)."""
     x = np.random.default_rng(0).normal(size=(200, 2))
     x[:100, 1] = 0.1
-    with pytest.raises(scoreoracle.SingularSamplesError, match="constant coordinate"):
+    with pytest.raises(scoreoracle.SingularSamplesError, match=r"constant coordinate \(column\(s\) \[1\]"):
         make().fit(x, weights=np.r_[np.ones(100), np.zeros(100)])
 
 
