@@ -128,11 +128,11 @@ def blob_score(qt, xt, log_w, log_sample_masses, log_query_masses, inv_eps):
 
 
 @njit(parallel=True, fastmath=FAST, cache=True)
-def landau_velocity_batched(vt, st, m, batch_of, members, starts, kappa, gamma, delta2, C):
+def landau_velocity_batched(vt, st, m, batch_of, starts, kappa, gamma, delta2, C):
     """Random-batch Landau velocity and entropy production: pair sums only inside each batch.
 
-    Batch b holds particles ``members[starts[b]:starts[b+1]]``; particle p belongs to batch
-    ``batch_of[p]``.  U_p = −C κ_b Σ_{q∈b} m_q w(z)(|z|² Δs − (z·Δs) z), with κ_b the batch's
+    The particles come gathered batch by batch: batch b holds particles ``starts[b]:starts[b+1]``
+    and particle p belongs to batch ``batch_of[p]``.  U_p = −C κ_b Σ_{q∈b} m_q w(z)(|z|² Δs − (z·Δs) z), with κ_b the batch's
     rescaling (the same for every pair of a batch, so momentum is conserved exactly).  Returns
     U (n, d) and the per-particle entropy production.  Cost O(n · batch size).
     """
@@ -145,8 +145,7 @@ def landau_velocity_batched(vt, st, m, batch_of, members, starts, kappa, gamma, 
         b = batch_of[p]
         acc = np.zeros(d)
         e = 0.0
-        for idx in range(starts[b], starts[b + 1]):
-            q = members[idx]
+        for q in range(starts[b], starts[b + 1]):
             z2 = 0.0
             zds = 0.0
             ds2 = 0.0

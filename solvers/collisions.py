@@ -78,10 +78,9 @@ def _collisions(v, s, m, gamma: float, C: float, delta: float, batches: RandomBa
         return U, float(ent.sum())
     # gather the particles batch by batch, so every batch is contiguous in memory, then scatter back
     order = batches.members
-    in_order = np.arange(len(v))
     U_sorted, ent = landau_velocity_batched(np.ascontiguousarray(v[order].T), np.ascontiguousarray(s[order].T),
                                             m[order], np.repeat(np.arange(len(batches.kappa)), np.diff(batches.starts)),
-                                            in_order, batches.starts, batches.kappa, gamma, delta * delta, C)
+                                            batches.starts, batches.kappa, gamma, delta * delta, C)
     U = np.empty_like(U_sorted)
     U[order] = U_sorted
     return U, float(ent.sum())

@@ -57,7 +57,8 @@ class DiScoFormerOracle(Oracle):
     dim : pin the oracle to one dimension (samples of another d are refused); None = the core's.
     device : None → cuda when present, else cpu.
     dtype : dtype of the core computation (float32 default; whitening is always float64).
-    chunk_size : rows per attention chunk, for both the context encoding and the queries.
+    chunk_size : rows per chunk: queries stream through the core this many at a time (memory
+        O(chunk_size · n)), and the context is encoded in chunks of this many rows.
     rotations : average a per-dimension core over this many fixed orthogonal frames of the
         whitened data (the first is the identity), at ``rotations``× the cost.  Such cores are
         only approximately rotation-invariant; the average cuts that error.  Equivariant cores are

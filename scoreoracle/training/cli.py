@@ -12,28 +12,33 @@ import dataclasses
 import json
 import sys
 
-# --dim has its own flag; size_feature_max of transformer cores follows the training --context-sizes
+# --dim has its own flag; size_feature_max of transformer cores follows the training --context-sizes,
+# equivariant cores train without that cap
 MODEL_FLAGS_SKIPPED = ("dim", "size_feature_max")
 GROUPED_FLAGS = {"dim_groups": (3, (int, int, float)), "families": (2, (str, float))}
 
 
 def _add_dataclass_flags(parser, classes, skip=()):
-    seen = set()
+    fields = {}  # name: [(class, field)] — a field several configs share gets one flag
     for cls in classes:
         for f in dataclasses.fields(cls):
-            if f.name in skip or f.name in seen:
-                continue
-            seen.add(f.name)
-            flag = "--" + f.name.replace("_", "-")
-            if f.name in GROUPED_FLAGS:
-                parser.add_argument(flag, nargs="+", default=None, help="grouped values, see the module docstring")
-            elif isinstance(f.default, bool):
-                parser.add_argument(flag, type=_boolean, default=None, help=f"true/false, default {f.default}")
-            elif isinstance(f.default, tuple):
-                parser.add_argument(flag, type=type(f.default[0]), nargs=len(f.default), default=None,
-                                    help=f"default {' '.join(map(str, f.default))}")
-            else:
-                parser.add_argument(flag, type=type(f.default), default=None, help=f"default {f.default}")
+            if f.name not in skip:
+                fields.setdefault(f.name, []).append((cls, f))
+    for name, owners in fields.items():
+        f = owners[0][1]
+        flag = "--" + name.replace("_", "-")
+        defaults = [" ".join(map(str, g.default)) if isinstance(g.default, tuple) else str(g.default) for _, g in owners]
+        default = defaults[0] if len(set(defaults)) == 1 else ", ".join(
+            f"{default} ({cls.__name__.removesuffix('Config').lower()})" for (cls, _), default in zip(owners, defaults))
+        if name in GROUPED_FLAGS:
+            parser.add_argument(flag, nargs="+", default=None, help="grouped values, see the module docstring")
+        elif isinstance(f.default, bool):
+            parser.add_argument(flag, type=_boolean, default=None, help=f"true/false, default {default}")
+        elif isinstance(f.default, tuple):
+            parser.add_argument(flag, type=type(f.default[0]), nargs=len(f.default), default=None,
+                                help=f"default {default}")
+        else:
+            parser.add_argument(flag, type=type(f.default), default=None, help=f"default {default}")
 
 
 def _boolean(text: str) -> bool:
