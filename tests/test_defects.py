@@ -432,6 +432,17 @@ def test_an_estimate_reports_the_effective_sample_size_of_its_weights():
     assert solvers.entropy(x, ExactOracle(g)).n_eff == 1000
 
 
+def test_kde_score_far_away_is_finite_and_points_back():
+    """Beyond |x| ~ 1e154 the squared distances overflowed: log f −inf (right: below float64's
+    range) and a NaN score (wrong: it points back to the samples)."""
+    x = np.random.default_rng(0).normal(size=(300, 3))
+    far = np.array([[1e200, 0.0, 0.0], [0.0, -1e160, 1e160]])
+    log_f, score = KDEOracle().fit(x).log_density_and_score(far)
+    unit = score / np.abs(score).max(1, keepdims=True)
+    assert np.isfinite(score).all() and ((unit * far / 1e160).sum(1) < 0).all()
+    assert (log_f < -1e300).all()
+
+
 def test_sd_kde_blames_the_oracle_for_its_nan_scores_not_the_samples():
     """It said 'samples contains NaN or infinite values … remove or impute them' of finite samples."""
     class Broken:

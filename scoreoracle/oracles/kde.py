@@ -96,8 +96,10 @@ class FittedKDE(FittedOracle):
     def _evaluate(self, q):
         zq = self.whitening.apply(q).to(self.dtype)
         h2 = self.h * self.h
-        dist2 = ((zq * zq).sum(-1, keepdim=True) + self.z_sq - 2 * zq @ self.z.T).clamp_min(0)
-        logits = self.log_weights - dist2 / (2 * h2)  # (c, n)
-        log_f = torch.logsumexp(logits, dim=-1) - 0.5 * self.dim * math.log(2 * math.pi * h2)
+        # −‖zq − z_j‖²/2h² without its per-query term −‖zq‖²/2h², which the softmax ignores and
+        # which is added after the log-sum-exp (far queries: ‖zq‖² may overflow, the rest does not)
+        logits = self.log_weights + (zq @ self.z.T - 0.5 * self.z_sq) / h2  # (c, n)
+        log_f = (torch.logsumexp(logits, dim=-1) - 0.5 * (zq * zq).sum(-1) / h2
+                 - 0.5 * self.dim * math.log(2 * math.pi * h2))
         score = (torch.softmax(logits, dim=-1) @ self.z - zq) / h2
         return self.whitening.unwhiten_outputs(log_f, score)
