@@ -34,8 +34,8 @@ from scoreoracle.whitening import SingularSamplesError
 
 from .cloud import check_oracle
 from .collisions import RandomBatches, _collisions
-from .run import (STEPPERS, SolverDivergenceError, check_oracle_samples, check_time_arguments, drift_velocity,
-                  oracle_fingerprint, step_rng)
+from .run import (STEPPERS, SolverDivergenceError, check_new_run_folder, check_oracle_samples, check_time_arguments,
+                  drift_velocity, oracle_fingerprint, step_rng)
 from .trajectory import Trajectory, sharded_record
 
 DEFAULT_CONTEXT = 4096
@@ -175,14 +175,15 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
         if stored is None and len(group.attrs) + len(list(group.keys())):
             raise ValueError(f"checkpoint {run.folder} holds a Zarr group that is not a run; choose another folder")
         if options.resume and stored is not None and stored != run_id:
-            raise ValueError(f"checkpoint {run.folder} belongs to a different run; use another folder or resume=False")
+            raise ValueError(f"checkpoint {run.folder} belongs to a different run; use another folder")
         if options.resume and stored == run_id and "checkpoint" in group.attrs:
             saved = group.attrs["checkpoint"]  # written last: a consistent state, order and record
             start = int(saved["step"])
             state = da.from_zarr(str(run.folder), component=f"checkpoints/{start}/state").rechunk(run.chunks).persist()
             order = np.asarray(group[f"checkpoints/{start}/order"][:])
             times, diags, snapshots = sharded_record(run.folder)
-        else:  # a new run: clear only what an earlier run of ours left
+        else:  # a new run: replace a saved run only when told to, and only what a run of ours left
+            check_new_run_folder(run.folder, stored is not None, options)
             for name in ("checkpoints", "snapshots"):
                 if name in group:
                     del group[name]

@@ -79,6 +79,8 @@ class RunOptions:
     checkpoint : a run folder: snapshots stream there and the state is saved every
         ``checkpoint_every`` steps; ``Trajectory.load(folder)`` reads it back.
     resume : continue the run saved in ``checkpoint`` (refused if it was a different run).
+    overwrite : let a new run replace the run saved in ``checkpoint`` (refused by default: its
+        snapshots would be lost, and trajectories read from that folder would read the new run's).
     oracle_samples : give the oracle a random subset of this many particles as its samples
         (O(n·m) instead of O(n²)); drawn anew every stage from the per-step seed.
     seed : seed of every random draw of the run.
@@ -95,6 +97,7 @@ class RunOptions:
     checkpoint: str | os.PathLike | None = None
     checkpoint_every: int = 50
     resume: bool = False
+    overwrite: bool = False
     oracle_samples: int | None = None
     seed: int = 0
     progress: bool = False
@@ -270,21 +273,30 @@ def _atomic_json(path: Path, data):
 RUN_FILES = ("state.npz", "times.npy", "diagnostics.npz")
 
 
-def _prepare_folder(folder: Path, run_id: str, resume: bool) -> bool:
-    """Create the run folder before any work; True when resuming the same run.  A new run
-    clears what an earlier run left there; resuming a different run, or a non-empty folder that
-    holds no run (no run.json), is refused."""
+def check_new_run_folder(folder: Path, holds_run: bool, options: RunOptions) -> None:
+    """A new run (not resumed) replaces a saved run only with ``overwrite=True``."""
+    if holds_run and not options.overwrite:
+        raise FileExistsError(f"checkpoint {folder} holds a saved run: continue it with resume=True (refused if "
+                              "it was a different run), or choose another folder, or pass overwrite=True to "
+                              "replace it (nothing was deleted)")
+
+
+def _prepare_folder(folder: Path, run_id: str, options: RunOptions) -> bool:
+    """Create the run folder before any work; True when resuming the same run.  Resuming a
+    different run, a non-empty folder that holds no run (no run.json), and a new run over a
+    saved one without ``overwrite`` are refused."""
     run_file = folder / "run.json"
     if folder.exists() and any(folder.iterdir()) and not run_file.exists():
         raise ValueError(f"checkpoint {folder} is a non-empty folder that holds no run: choose an empty "
                          "or new folder (nothing there is deleted)")
     folder.mkdir(parents=True, exist_ok=True)
-    if resume and run_file.exists():
+    if options.resume and run_file.exists():
         if json.loads(run_file.read_text())["fingerprint"] != run_id:
             raise ValueError(f"checkpoint {folder} belongs to a different run (other particles, oracle, "
-                             "physics, time grid or options); use another folder or resume=False")
+                             "physics, time grid or options); use another folder")
         (folder / "snapshots").mkdir(exist_ok=True)
         return True
+    check_new_run_folder(folder, run_file.exists(), options)
     for name in RUN_FILES:
         (folder / name).unlink(missing_ok=True)
     if (folder / "snapshots").exists():
@@ -313,7 +325,7 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
     recorder = _Recorder(folder)
     start = 0
     scale = max(float(np.sqrt((x ** 2).sum(1).mean())), 1e-300)  # of the initial particles, also on resume
-    if folder is not None and _prepare_folder(folder, run_id, options.resume) and (folder / "state.npz").exists():
+    if folder is not None and _prepare_folder(folder, run_id, options) and (folder / "state.npz").exists():
         with np.load(folder / "state.npz") as state:
             if str(state["run_id"]) != run_id:
                 raise ValueError(f"checkpoint {folder}: its saved state belongs to a different run")

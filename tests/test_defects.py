@@ -284,11 +284,30 @@ def test_a_new_run_in_a_used_folder_does_not_resume_the_old_state(tmp_path):
     folder = tmp_path / "run"
     solvers.simulate_fokker_planck(x, InterruptibleKDE(), checkpoint=folder, **options)  # run A, finished
     reference = solvers.simulate_fokker_planck(y, InterruptibleKDE(), **options)  # run B, uninterrupted
-    with pytest.raises(Interrupt):  # run B in the same folder (resume=False) stops before its first checkpoint
-        solvers.simulate_fokker_planck(y, InterruptibleKDE(stop_at=6), checkpoint=folder, **options)
+    with pytest.raises(Interrupt):  # run B replacing A (resume=False) stops before its first checkpoint
+        solvers.simulate_fokker_planck(y, InterruptibleKDE(stop_at=6), checkpoint=folder, overwrite=True, **options)
     resumed = solvers.simulate_fokker_planck(y, InterruptibleKDE(), checkpoint=folder, resume=True, **options)
     np.testing.assert_array_equal(resumed.times, reference.times)
     np.testing.assert_array_equal(resumed.final, reference.final)  # not run A's final state
+
+
+def test_a_new_run_does_not_delete_a_saved_run_that_a_trajectory_still_reads(tmp_path):
+    """Run B in run A's folder (resume=False) deleted A's snapshots: A's trajectory, read lazily,
+    then returned B's particles beside A's times and diagnostics.  Refused unless overwrite=True."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(40, 2)), 5 + rng.normal(size=(40, 2))
+    options = dict(drift=base_drift, t_span=(0.0, 0.1), dt=0.02, save_every=1)
+    folder = tmp_path / "run"
+    a = solvers.simulate_fokker_planck(x, KDEOracle(), checkpoint=folder, **options)
+    first = np.array(a.particles[1])
+    for resume in (False, True):  # B is another run: neither a new run nor a resume may touch A
+        with pytest.raises((FileExistsError, ValueError), match="saved run|different run"):
+            solvers.simulate_fokker_planck(y, KDEOracle(), checkpoint=folder, resume=resume, **options)
+    np.testing.assert_array_equal(a.particles[1], first)
+    with pytest.raises(FileExistsError, match="resume=True"):  # A itself again, without resume
+        solvers.simulate_fokker_planck(x, KDEOracle(), checkpoint=folder, **options)
+    again = solvers.simulate_fokker_planck(x, KDEOracle(), checkpoint=folder, resume=True, **options)
+    np.testing.assert_array_equal(again.final, a.final)
 
 
 # --- d. checkpoint folder and interval ------------------------------------------------------------------

@@ -161,6 +161,8 @@ def test_resumed_sharded_run_equals_the_uninterrupted_one(client, tmp_path):
     np.testing.assert_allclose(np.asarray(resumed.particles), np.asarray(whole.particles), rtol=0, atol=0)
     with pytest.raises(ValueError, match="different run"):
         solvers.simulate_landau(particles, oracle, checkpoint=tmp_path / "run", resume=True, **{**RUN, "seed": 5})
+    with pytest.raises(FileExistsError, match="holds a saved run"):  # a new run does not delete a saved one
+        solvers.simulate_landau(particles, oracle, checkpoint=tmp_path / "whole", **RUN)
 
 
 def test_sharded_fokker_planck_follows_the_ou_law(client):
