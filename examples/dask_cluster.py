@@ -50,7 +50,7 @@ def run(n: int, workers: int, scheduler: str | None, t_end: float, dt: float, fo
         n_workers = len(client.scheduler_info()["workers"])
     if cluster is not None:
         cluster.close()
-    exact = maxwell_covariance(traj.times, np.cov(np.asarray(traj.particles[0]).T), C)
+    exact = maxwell_covariance(traj.times, np.cov(np.asarray(traj.particles[0]).T, bias=True), C)
     return {"workers": n_workers, "max |dask − local| score": float(np.abs(score - local).max()),
             "times": traj.times, "covariance": traj.diagnostics["covariance"], "exact": exact,
             "momentum drift": float(np.abs(traj.diagnostics["momentum"] - traj.diagnostics["momentum"][0]).max())}

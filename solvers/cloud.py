@@ -51,9 +51,10 @@ def check_particle_weights(weights, n: int, d: int):
 
 
 def weighted_moments(x, w):
-    """Mean (d,) and covariance (d, d) of particles x (n, d) with masses w (n,) or None
-    (unbiased for uniform and reliability weights, as numpy's ``cov(aweights=…)``)."""
-    return (x.mean(0) if w is None else w @ x), np.atleast_2d(np.cov(x.T, aweights=w))
+    """Mass-weighted mean (d,) and second central moment (d, d) of particles x (n, d) with
+    normalised masses w (n,) or None: the moments of the particles' empirical measure (no n − 1
+    correction), so tr Σ = 2E − |mean|² and splitting a particle into equal parts changes nothing."""
+    return (x.mean(0) if w is None else w @ x), np.atleast_2d(np.cov(x.T, aweights=w, bias=True))
 
 
 class CloudScores:

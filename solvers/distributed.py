@@ -144,7 +144,7 @@ class DistributedRun:
         sq = (state * state).sum(1)
         mean = state.mean(0).compute()
         centred = state - mean
-        cov = ((centred.T @ centred) / (self.n - 1)).compute()
+        cov = ((centred.T @ centred) / self.n).compute()  # the empirical measure's, as local runs
         energy, m4, fisher, ent = da.compute(0.5 * sq.mean(), (sq * sq).mean(), fld[:, self.d].mean(),
                                              fld[:, self.d + 1].sum() / len(state.chunks[0]))
         out = {"mean" if self.physics.kind != "landau" else "momentum": mean, "covariance": cov, "fisher": fisher}

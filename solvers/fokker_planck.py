@@ -77,8 +77,9 @@ def simulate_fokker_planck(particles, oracle, drift=None, diffusion=1.0, t_span=
 
     Returns
     -------
-    Trajectory with diagnostics ``mean`` (T, d), ``covariance`` (T, d, d) and ``fisher`` (T,)
-    (the plug-in Fisher information mean‖ŝ‖² of the snapshot), all mass-weighted.
+    Trajectory with diagnostics ``mean`` (T, d), ``covariance`` (T, d, d) = mean (x − x̄)(x − x̄)ᵀ
+    and ``fisher`` (T,) (the plug-in Fisher information mean‖ŝ‖² of the snapshot), all
+    mass-weighted (moments of the particles' empirical measure, no n − 1 correction).
     """
     options = RunOptions.for_call(method, options, run_options)
     distributed = is_dask_array(particles)

@@ -83,8 +83,9 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     Returns
     -------
     Trajectory with diagnostics ``momentum`` (T, d), ``energy`` (T,) = mean|v|²/2,
-    ``covariance`` (T, d, d), ``fourth_moment`` (T,) = mean|v|⁴, ``fisher`` (T,) = mean‖ŝ‖² and
-    ``entropy_production`` (T,) — the particle estimate of d/dt ∫f log f (≤ 0); means are mass-weighted.
+    ``covariance`` (T, d, d) = mean (v − v̄)(v − v̄)ᵀ (so tr = 2·energy − |momentum|²),
+    ``fourth_moment`` (T,) = mean|v|⁴, ``fisher`` (T,) = mean‖ŝ‖² and ``entropy_production`` (T,) —
+    the particle estimate of d/dt ∫f log f (≤ 0); means are mass-weighted.
     """
     options = RunOptions.for_call(method, options, run_options)
     distributed = is_dask_array(particles)

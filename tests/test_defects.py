@@ -310,6 +310,23 @@ def test_a_new_run_does_not_delete_a_saved_run_that_a_trajectory_still_reads(tmp
     np.testing.assert_array_equal(again.final, a.final)
 
 
+@pytest.mark.filterwarnings("ignore::scoreoracle.RepeatedSamplesWarning")  # the split particles repeat, by design
+def test_covariance_diagnostic_is_the_mass_weighted_moment_that_energy_uses():
+    """It was the unbiased covariance (1/(1 − Σw²)): tr Σ ≠ 2E − |p|², and splitting a
+    macro-particle into equal particles changed the temperature."""
+    from solvers.exact import BKW
+    rng = np.random.default_rng(3)
+    v, w = rng.normal(size=(60, 2)), rng.integers(1, 4, size=60).astype(float)
+    options = dict(gamma=0.0, C=1 / 16, t_span=(0.0, 0.1), dt=0.05)
+    weighted = solvers.simulate_landau(v, BKW(2).oracle(), weights=w, **options)
+    split = solvers.simulate_landau(np.repeat(v, w.astype(int), axis=0), BKW(2).oracle(), **options)
+    for name in ("covariance", "energy", "momentum"):
+        np.testing.assert_allclose(weighted.diagnostics[name], split.diagnostics[name], rtol=1e-10, atol=1e-12)
+    d = weighted.diagnostics
+    np.testing.assert_allclose(np.trace(d["covariance"], axis1=1, axis2=2),
+                               2 * d["energy"] - (d["momentum"] ** 2).sum(1), rtol=1e-10)
+
+
 # --- d. checkpoint folder and interval ------------------------------------------------------------------
 
 def test_checkpoint_folder_with_missing_parents_is_created_before_any_step(tmp_path, x2):

@@ -176,7 +176,7 @@ def test_sharded_fokker_planck_follows_the_ou_law(client):
     # the field is pointwise here (exact score): the sharded run is the local run
     np.testing.assert_allclose(np.asarray(traj.particles), local.particles, rtol=1e-13, atol=1e-13)
     var = np.trace(traj.diagnostics["covariance"], axis1=1, axis2=2) / 2
-    expected = ou_variance(traj.times, 0.1) * np.trace(np.cov(x0.T)) / 2 / ou_variance(0.1, 0.1)
+    expected = ou_variance(traj.times, 0.1) * np.trace(np.cov(x0.T, bias=True)) / 2 / ou_variance(0.1, 0.1)
     np.testing.assert_allclose(var, expected, rtol=1e-2)  # Heun at dt = 0.05: O(dt²) error
 
 

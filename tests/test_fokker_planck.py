@@ -32,7 +32,7 @@ def test_ou_flow_with_exact_score(rng):
     assert pathwise_error(traj.final, ou_flow_map(x0, 0.1, 1.1, v0)) < 1e-3
     # and the OU covariance law 1 + (v0 − 1)e^{−2t} through the recorded diagnostics
     var = np.trace(traj.diagnostics["covariance"], axis1=1, axis2=2) / 2
-    emp0 = np.trace(np.cov(x0.T)) / 2
+    emp0 = np.trace(np.cov(x0.T, bias=True)) / 2
     expected = ou_variance(traj.times, v0) * emp0 / ou_variance(0.1, v0)
     np.testing.assert_allclose(var, expected, rtol=2e-3)
 
