@@ -98,10 +98,15 @@ class DistributedRun:
         self.context = check_oracle_samples(options.oracle_samples, self.n, self.d) or min(self.n, DEFAULT_CONTEXT)
         self.reshuffle_every = options.reshuffle_every
         self.folder = None if options.checkpoint is None else Path(options.checkpoint)
-        finite, rms = self.da.compute(self.da.isfinite(self.x0).all(), self.da.sqrt((self.x0 * self.x0).sum(1).mean()))
-        if not finite:  # one pass over the particles for both
+        finite, extent = self.checked_extent(self.x0)
+        if not finite:
             raise ValueError("particles contain NaN or infinite values; remove or impute them")
-        self.scale = max(float(rms), 1e-300)
+        self.scale = max(extent, 1e-300)
+
+    def checked_extent(self, x):
+        """(all finite?, the widest coordinate range max − min) of sharded particles, in one pass."""
+        finite, high, low = self.da.compute(self.da.isfinite(x).all(), x.max(0), x.min(0))
+        return bool(finite), float((high - low).max())
 
     # --- one stage ---------------------------------------------------------------------------
     def fitted(self, state, step: int, stage: int, t: float):
@@ -238,10 +243,10 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
                 new = None
             else:
                 new, fld = run.step(state, step, t)
-                finite, largest = da.compute(da.isfinite(new).all(), da.abs(new).max())
+                finite, extent = run.checked_extent(new)
                 if not finite:
                     raise FloatingPointError("non-finite values")
-                if largest > options.explode_factor * run.scale:
+                if extent > options.explode_factor * run.scale:
                     raise FloatingPointError("an exploding state")
         except (FloatingPointError, SingularSamplesError) as exc:  # diverged, or collapsed onto a subspace
             if not times or times[-1] != t:

@@ -85,7 +85,9 @@ class RunOptions:
         (O(n·m) instead of O(n²)); drawn anew every stage from the per-step seed.
     seed : seed of every random draw of the run.
     progress : tqdm progress bar.
-    explode_factor : a state whose largest |x| exceeds this × the initial RMS radius diverged.
+    explode_factor : a state whose extent (its widest coordinate range, max − min) exceeds this ×
+        the initial particles' extent diverged (a translation of the whole cloud is no divergence);
+        ``math.inf`` turns the check off.
     reshuffle_every : runs on Dask arrays: steps between permutations of the particles across shards.
     on_step : ``on_step(step, t, x)`` called after every completed step with the new state (n, d)
         at time t (read it, do not modify it; a Dask array, in the particles' order, for runs on
@@ -112,7 +114,8 @@ class RunOptions:
             check_positive_int(self.save_every, "save_every")
         check_positive_int(self.checkpoint_every, "checkpoint_every")
         check_positive_int(self.seed, "seed", allow_zero=True)
-        check_positive_float(self.explode_factor, "explode_factor")
+        if self.explode_factor != math.inf:
+            check_positive_float(self.explode_factor, "explode_factor")
         check_positive_int(self.reshuffle_every, "reshuffle_every")
         if self.resume and self.checkpoint is None:
             raise ValueError("resume=True needs checkpoint= (the run folder to resume from)")
@@ -273,6 +276,11 @@ def _atomic_json(path: Path, data):
 RUN_FILES = ("state.npz", "times.npy", "diagnostics.npz")
 
 
+def cloud_extent(x: np.ndarray) -> float:
+    """The widest coordinate range max − min of particles x (n, d): their size, whatever their place."""
+    return float((x.max(0) - x.min(0)).max())
+
+
 def check_new_run_folder(folder: Path, holds_run: bool, options: RunOptions) -> None:
     """A new run (not resumed) replaces a saved run only with ``overwrite=True``."""
     if holds_run and not options.overwrite:
@@ -324,7 +332,7 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
          "particles": x})
     recorder = _Recorder(folder)
     start = 0
-    scale = max(float(np.sqrt((x ** 2).sum(1).mean())), 1e-300)  # of the initial particles, also on resume
+    scale = max(cloud_extent(x), 1e-300)  # of the initial particles, also on resume
     if folder is not None and _prepare_folder(folder, run_id, options) and (folder / "state.npz").exists():
         with np.load(folder / "state.npz") as state:
             if str(state["run_id"]) != run_id:
@@ -337,7 +345,7 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
     def checked(state, t):
         if not np.isfinite(state).all():
             raise _StageDiverged("non-finite values")
-        if np.abs(state).max() > options.explode_factor * scale:
+        if cloud_extent(state) > options.explode_factor * scale:
             raise _StageDiverged("an exploding state")
 
     def field_at(state, t):

@@ -145,6 +145,16 @@ def test_diverging_runs_raise_solver_divergence_error(solver, method, failure, x
         np.testing.assert_array_equal(final, x2)
 
 
+def test_a_translating_cold_beam_is_no_divergence():
+    """The check measured |x| from the origin against the initial RMS radius: a cold beam moved
+    by a uniform field (an exact translation) was stopped as 'an exploding state'."""
+    x = 1e-6 * np.random.default_rng(0).normal(size=(200, 3))
+    traj = solvers.simulate_fokker_planck(x, GaussianFitOracle(), drift=lambda x, t: np.tile([1.0, 0.0, 0.0], (len(x), 1)),
+                                          diffusion=1e-13, t_span=(0.0, 2.0), dt=0.2)
+    np.testing.assert_allclose(np.asarray(traj.final).mean(0), x.mean(0) + [2.0, 0.0, 0.0], atol=1e-9)
+    assert solvers.RunOptions(explode_factor=math.inf).explode_factor == math.inf  # the check turned off
+
+
 # --- c. resume ------------------------------------------------------------------------------------------
 
 def base_drift(x, t):
