@@ -58,6 +58,15 @@ class LandauProblem(ParticleProblem):
                 "delta": self.delta, "batch_size": self.batch_size}
 
 
+def default_regularization(v0, gamma: float) -> float:
+    """δ of a run that gives none: 0 for γ ≥ 0, else 1e-3 × the thermal speed √(mean|v − v̄|²) of
+    the initial velocities v0 (n, d) (numpy or Dask)."""
+    if gamma >= 0:
+        return 0.0
+    spread = (((v0 - v0.mean(0)) ** 2).sum(1).mean()) ** 0.5
+    return 1e-3 * float(spread.compute() if hasattr(spread, "compute") else spread)
+
+
 def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0), dt=0.01, method=None, *,
                     regularization=None, weights=None, collisions="full", batch_size=None, options=None,
                     **run_options):
@@ -68,7 +77,9 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     particles : (n, d) initial velocities, i.i.d. from f(t_start) (or from a proposal, with ``weights``), d ≥ 2.
     oracle : a score oracle (:class:`scoreoracle.contract.ScoreOracle`) or an analytic one with ``at_time``.
     gamma : collision exponent (0 Maxwell, −3 Coulomb); C : collision constant.
-    regularization : δ in (|z|² + δ²)^{γ/2}; default 0 for γ ≥ 0 and 1e-3 for γ < 0.
+    regularization : δ in (|z|² + δ²)^{γ/2} (velocity units); default 0 for γ ≥ 0 and, for γ < 0,
+        1e-3 × the initial thermal speed √(mean|v − v̄|²), so that the default run does not depend
+        on the velocity units.
     weights : (n,) particle masses (importance weights), constant in time.
     collisions : "full" (all n² pairs) or "random_batch" (pairs inside random batches of
         ``batch_size`` particles, reshuffled every step: O(n·batch_size)).
@@ -94,7 +105,7 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     if d < 2:
         raise ValueError("the Landau equation needs d ≥ 2 (its collision kernel vanishes in d = 1)")
     gamma, C, delta = check_collision_parameters(
-        gamma, C, (1e-3 if float(gamma) < 0 else 0.0) if regularization is None else regularization)
+        gamma, C, default_regularization(v0, float(gamma)) if regularization is None else regularization)
     if collisions not in COLLISIONS:
         raise ValueError(f"collisions must be one of {COLLISIONS}, got {collisions!r}")
     if collisions == "random_batch":
