@@ -70,10 +70,12 @@ def simulate_fokker_planck(particles, oracle, drift=None, diffusion=1.0, t_span=
     diffusion : scalar D or constant (d, d) matrix (symmetric positive semi-definite).
     t_span, dt, method : time interval, step (shrunk to divide t_span evenly), "euler" | "heun" | "rk4"
         (None: ``options.method`` when given, else "heun").
-    weights : (n,) particle masses (importance weights), carried unchanged along the flow.
+    weights : (n,) particle masses (importance weights), carried unchanged along the flow and kept
+        (normalised) in the trajectory; not for particles given as a Dask array (sharded runs,
+        :mod:`solvers.distributed`, carry equal masses).
     options : a :class:`solvers.RunOptions`, or its fields as keywords (save_every, checkpoint,
-        checkpoint_every, resume, oracle_samples, seed, progress, explode_factor, reshuffle_every,
-        on_step).
+        checkpoint_every, resume, overwrite, oracle_samples, seed, progress, explode_factor,
+        reshuffle_every, on_step).
 
     Returns
     -------
@@ -103,4 +105,4 @@ def simulate_fokker_planck(particles, oracle, drift=None, diffusion=1.0, t_span=
         return simulate_distributed(x0, oracle, physics, options, t_span=t_span, dt=dt)
     scores = CloudScores(oracle, check_particle_weights(weights, n, d), options, n, d)
     problem = FokkerPlanckProblem(scores, drift, _diffusion_matrix(diffusion, d))
-    return integrate(x0, problem, t_span=t_span, dt=dt, options=options, desc="fokker-planck")
+    return integrate(x0, problem, t_span=t_span, dt=dt, options=options, weights=scores.weights, desc="fokker-planck")

@@ -80,16 +80,17 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     regularization : δ in (|z|² + δ²)^{γ/2} (velocity units); default 0 for γ ≥ 0 and, for γ < 0,
         1e-3 × the initial thermal speed √(mean|v − v̄|²), so that the default run does not depend
         on the velocity units.
-    weights : (n,) particle masses (importance weights), constant in time.
+    weights : (n,) particle masses (importance weights), constant in time, kept (normalised) in
+        the trajectory.
     collisions : "full" (all n² pairs) or "random_batch" (pairs inside random batches of
         ``batch_size`` particles, reshuffled every step: O(n·batch_size)).
 
-    Particles given as a Dask array (rows chunked) run sharded across the workers: see
-    :mod:`solvers.distributed` (snapshots go to a Zarr ``checkpoint`` folder; pair sums stay
-    inside each shard, in random batches with ``collisions="random_batch"``).
+    Particles given as a Dask array (rows chunked; equal masses, no ``weights``) run sharded across
+    the workers: see :mod:`solvers.distributed` (snapshots go to a Zarr ``checkpoint`` folder; pair
+    sums stay inside each shard, in random batches with ``collisions="random_batch"``).
     options : a :class:`solvers.RunOptions`, or its fields as keywords (save_every, checkpoint,
-        checkpoint_every, resume, oracle_samples, seed, progress, explode_factor, reshuffle_every,
-        on_step).
+        checkpoint_every, resume, overwrite, oracle_samples, seed, progress, explode_factor,
+        reshuffle_every, on_step).
 
     Returns
     -------
@@ -122,4 +123,4 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
         return simulate_distributed(v0, oracle, physics, options, t_span=t_span, dt=dt)
     scores = CloudScores(oracle, check_particle_weights(weights, n, d), options, n, d)
     problem = LandauProblem(scores, gamma, C, delta, batch_size)
-    return integrate(v0, problem, t_span=t_span, dt=dt, options=options, desc="landau")
+    return integrate(v0, problem, t_span=t_span, dt=dt, options=options, weights=scores.weights, desc="landau")

@@ -237,6 +237,7 @@ class _Recorder:
     """Snapshots in memory, or streamed to ``folder/snapshots`` (one .npy per snapshot)."""
 
     folder: Path | None
+    weights: np.ndarray | None = None  # the particles' normalised masses (n,)
     times: list = field(default_factory=list)
     states: list = field(default_factory=list)
     diags: dict = field(default_factory=dict)
@@ -253,11 +254,12 @@ class _Recorder:
     def trajectory(self) -> Trajectory:
         particles = (np.stack(self.states) if self.folder is None
                      else SnapshotStack(self.folder / "snapshots", len(self.times)))
-        return Trajectory(np.array(self.times), particles, {k: np.stack(v) for k, v in self.diags.items()})
+        return Trajectory(np.array(self.times), particles, {k: np.stack(v) for k, v in self.diags.items()},
+                          self.weights)
 
     def save_record(self):
         """Times and diagnostics (small) next to the streamed snapshots."""
-        Trajectory(np.array(self.times), None, {k: np.stack(v) for k, v in self.diags.items()}) \
+        Trajectory(np.array(self.times), None, {k: np.stack(v) for k, v in self.diags.items()}, self.weights) \
             .save_metadata(self.folder)
 
 
@@ -314,8 +316,10 @@ def _prepare_folder(folder: Path, run_id: str, options: RunOptions) -> bool:
     return False
 
 
-def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOptions, desc="particles"):
-    """Advance ``particles`` (n, d) over ``t_span`` with the problem's field; returns a Trajectory.
+def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOptions, weights=None,
+              desc="particles"):
+    """Advance ``particles`` (n, d) (normalised masses ``weights`` (n,), kept in the trajectory)
+    over ``t_span`` with the problem's field; returns a Trajectory.
 
     dt is shrunk so that a whole number of steps spans t_span exactly.  Snapshots (state plus
     diagnostics) are taken every ``options.save_every`` steps and at the end.
@@ -330,7 +334,7 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
     run_id = None if folder is None else fingerprint(
         {"problem": problem.fingerprint(), "options": options.fingerprint(), "t_span": (t0, t1), "n_steps": n_steps,
          "particles": x})
-    recorder = _Recorder(folder)
+    recorder = _Recorder(folder, weights)
     start = 0
     scale = max(cloud_extent(x), 1e-300)  # of the initial particles, also on resume
     if folder is not None and _prepare_folder(folder, run_id, options) and (folder / "state.npz").exists():

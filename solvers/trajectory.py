@@ -1,7 +1,8 @@
 """Particle trajectories: snapshot times, particle states and diagnostics, in memory or on disk.
 
-A trajectory folder holds ``times.npy`` (T,), ``diagnostics.npz`` (name → (T, ...)) and
-``snapshots/000000.npy`` … one (n, d) file per snapshot, so a long run's snapshots never need to
+A trajectory folder holds ``times.npy`` (T,), ``diagnostics.npz`` (name → (T, ...)), the particle
+masses ``weights.npy`` (n,) of a weighted run, and ``snapshots/000000.npy`` … one (n, d) file per
+snapshot, so a long run's snapshots never need to
 fit in memory at once; :class:`SnapshotStack` reads them on demand.
 """
 
@@ -65,11 +66,13 @@ class Trajectory:
     particles : (T, n, d) particle states (an array, or a :class:`SnapshotStack` for runs streamed
         to disk; ``np.asarray`` loads it whole).
     diagnostics : name → (T, ...) array of per-snapshot diagnostics.
+    weights : (n,) the particles' normalised masses, constant in time (None: equal masses).
     """
 
     times: np.ndarray
     particles: object
     diagnostics: dict = field(default_factory=dict)
+    weights: np.ndarray | None = None
 
     @property
     def final(self) -> np.ndarray:
@@ -77,11 +80,14 @@ class Trajectory:
         return self.particles[-1]
 
     def save_metadata(self, folder):
-        """Write times and diagnostics (not the snapshots) into ``folder``."""
+        """Write times, diagnostics and masses (not the snapshots) into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        for name, write in (("times.npy", lambda p: np.save(p, self.times)),
-                            ("diagnostics.npz", lambda p: np.savez(p, **self.diagnostics))):
+        files = [("times.npy", lambda p: np.save(p, self.times)),
+                 ("diagnostics.npz", lambda p: np.savez(p, **self.diagnostics))]
+        if self.weights is not None:
+            files.append(("weights.npy", lambda p: np.save(p, self.weights)))
+        for name, write in files:
             tmp = folder / ("tmp." + name)
             write(tmp)
             os.replace(tmp, folder / name)
@@ -113,7 +119,8 @@ class Trajectory:
         times = np.load(folder / "times.npy")
         with np.load(folder / "diagnostics.npz") as diags:
             diagnostics = {k: diags[k] for k in diags.files}
-        return cls(times, SnapshotStack(folder / "snapshots", len(times)), diagnostics)
+        weights = np.load(folder / "weights.npy") if (folder / "weights.npy").is_file() else None
+        return cls(times, SnapshotStack(folder / "snapshots", len(times)), diagnostics, weights)
 
 
 def sharded_record(folder):

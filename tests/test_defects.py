@@ -156,6 +156,25 @@ def test_a_coulomb_run_in_other_velocity_units_is_the_same_run():
     np.testing.assert_allclose(np.asarray(small.final) / scale, np.asarray(unit.final), rtol=1e-9, atol=1e-9)
 
 
+def test_a_weighted_run_keeps_its_masses_in_the_trajectory(tmp_path):
+    """Weighted moments could not be recomputed from a loaded trajectory: the masses were not kept."""
+    rng = np.random.default_rng(4)
+    x, w = rng.normal(size=(50, 2)), rng.uniform(0.5, 2.0, size=50)
+    traj = solvers.simulate_fokker_planck(x, KDEOracle(), weights=w, t_span=(0.0, 0.1), dt=0.05,
+                                          checkpoint=tmp_path / "run")
+    np.testing.assert_allclose(traj.weights, w / w.sum(), rtol=1e-14)
+    for loaded in (Trajectory.load(tmp_path / "run"), _saved_and_loaded(traj, tmp_path / "copy")):
+        np.testing.assert_array_equal(loaded.weights, traj.weights)
+        np.testing.assert_allclose(loaded.weights @ np.asarray(loaded.final), traj.diagnostics["mean"][-1], rtol=1e-12)
+    plain = solvers.simulate_fokker_planck(x, KDEOracle(), t_span=(0.0, 0.1), dt=0.05)
+    assert plain.weights is None and _saved_and_loaded(plain, tmp_path / "plain").weights is None
+
+
+def _saved_and_loaded(traj, folder):
+    traj.save(folder)
+    return Trajectory.load(folder)
+
+
 def test_a_translating_cold_beam_is_no_divergence():
     """The check measured |x| from the origin against the initial RMS radius: a cold beam moved
     by a uniform field (an exact translation) was stopped as 'an exploding state'."""
