@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from scoreoracle.validation import check_queries, check_sample_set, check_weights
+from scoreoracle.validation import check_sample_set, check_weights
 
 Z95 = 1.959963984540054
 DIVERGENCE_CHUNK = 2048  # query rows per autograd pass
@@ -135,7 +135,8 @@ def relative_fisher_information(samples_f, samples_g, oracle, *, weights_f=None,
     :class:`Estimate`)."""
     x, w_f = _samples_and_weights(samples_f, weights_f, "samples_f")
     y, w_g = _samples_and_weights(samples_g, weights_g, "samples_g")
-    check_queries(x, y.shape[1], name="samples_f", against="samples_g")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"samples_f (d = {x.shape[1]}) and samples_g (d = {y.shape[1]}) must have the same dimension")
     s_f = checked_output(oracle.score(x, weights=w_f), x.shape, "scores")
     s_g = checked_output(oracle.fit(y, w_g).score(x), x.shape, "scores")
     return _mean_estimate(((s_f - s_g) ** 2).sum(1), w_f)

@@ -175,6 +175,12 @@ def _saved_and_loaded(traj, folder):
     return Trajectory.load(folder)
 
 
+def test_relative_fisher_information_names_both_sets_when_their_dimensions_differ():
+    x, y = np.random.default_rng(0).normal(size=(50, 3)), np.random.default_rng(1).normal(size=(50, 2))
+    with pytest.raises(ValueError, match=r"samples_f \(d = 3\) and samples_g \(d = 2\) must have the same"):
+        solvers.relative_fisher_information(x, y, KDEOracle())
+
+
 def test_a_translating_cold_beam_is_no_divergence():
     """The check measured |x| from the origin against the initial RMS radius: a cold beam moved
     by a uniform field (an exact translation) was stopped as 'an exploding state'."""
