@@ -41,6 +41,9 @@ def test_export_writes_weights_card_and_manifest(tmp_path):
     train(tmp_path / "d1", TransformerConfig(dim=1, width=16, depth=1, heads=2, ffn=32), cfg, progress=False)
     out = tmp_path / "weights"  # created by the export
     path = export_run(tmp_path / "d1", out, eval_gmms=2)
+    with pytest.raises(FileExistsError, match="already holds a checkpoint named 'd1'"):  # it overwrote silently
+        export_run(tmp_path / "d1", out, eval_gmms=2)
+    assert export_run(tmp_path / "d1", out, eval_gmms=2, replace=True) == path
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["d1"]["sha256"] == sha256(path)
     card = model_card("d1", out)

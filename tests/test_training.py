@@ -209,6 +209,9 @@ def test_a_deeper_core_grown_from_a_run_computes_the_same_function_and_trains(tm
     assert model.config.depth == 3 and model.layers[2].update.weight.abs().sum() > 0
     with pytest.raises(ValueError, match="cannot shrink"):
         extend_core(model, {"depth": 2})
+    with pytest.warns(UserWarning, match="nothing to train: the run is at step 6 of 6"):  # grown all the same
+        train(tmp_path, resume=True, extend={"depth": 4}, progress=False)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model_config"]["depth"] == 4
 
 
 
@@ -312,6 +315,17 @@ def test_a_transformer_caps_its_size_feature_at_the_largest_context_it_trains_on
     assert train(tmp_path / "short", TINY, cfg, progress=False).config.size_feature_max == 64
 
 
+def test_a_new_run_replaces_the_logs_of_a_start_that_saved_no_checkpoint(tmp_path):
+    """A start that failed before its first checkpoint left logs that made a new run refuse the
+    folder ('resume it') while --resume refused it too ('nothing to resume')."""
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "sessions.jsonl").write_text('{"step": 0}\n')
+    cfg = TrainConfig(steps=1, tokens_per_batch=256, context_sizes=(32, 64), n_queries=8, threads=1, eval_every=1000)
+    with pytest.warns(UserWarning, match="no checkpoint.pt"):
+        train(tmp_path, TINY, cfg, progress=False)
+    assert (tmp_path / "checkpoint.pt").exists() and len((tmp_path / "sessions.jsonl").read_text().splitlines()) == 1
+
+
 def test_a_new_run_refuses_a_folder_that_holds_a_run(tmp_path):
     """Without --resume a second `train` into a run folder overwrote its checkpoint and appended a new
     run to its logs (exit 0, no warning)."""
@@ -330,6 +344,11 @@ def test_a_new_run_refuses_a_folder_that_holds_a_run(tmp_path):
     (lambda: TrainConfig(long_context_share=0.1, long_context_max=1024), "long_context_max"),
     (lambda: TransformerConfig(dim=0), "dim must be a positive integer"),
     (lambda: TransformerConfig(dim=1, width=8, heads=3), "multiple of heads"),
+    (lambda: TrainConfig(alpha=2.0), "alpha is a fraction"),  # trained to maximise the score error
+    (lambda: TrainConfig(dim_groups=((3, 1, 1.0),)), "1 ≤ lo ≤ hi"),
+    (lambda: TrainConfig(dim_groups=((0, 3, 1.0),)), "1 ≤ lo ≤ hi"),  # a math domain error in the first step
+    (lambda: TrainConfig(dim_groups=((1, 3, -1.0),)), "positive weight"),  # a raw torch.multinomial error
+    (lambda: TrainConfig(families=(("foo", 1.0),)), "families are"),
 ])
 def test_bad_training_settings_are_refused_by_name_before_anything_is_written(make, message):
     """They failed deep in the first step (torch.multinomial, a reshape) after the run files were

@@ -16,6 +16,9 @@ import sys
 # equivariant cores train without that cap
 MODEL_FLAGS_SKIPPED = ("dim", "size_feature_max")
 GROUPED_FLAGS = {"dim_groups": (3, (int, int, float)), "families": (2, (str, float))}
+GROUPED_HELP = {"dim_groups": "LO HI WEIGHT [LO HI WEIGHT …]: d is drawn from a group by weight, then log-uniform "
+                              "in [LO, HI]",
+                "families": "NAME WEIGHT [NAME WEIGHT …]: training families (gmm, student_t, warped) by weight"}
 
 
 def _add_dataclass_flags(parser, classes, skip=()):
@@ -31,7 +34,7 @@ def _add_dataclass_flags(parser, classes, skip=()):
         default = defaults[0] if len(set(defaults)) == 1 else ", ".join(
             f"{default} ({cls.__name__.removesuffix('Config').lower()})" for (cls, _), default in zip(owners, defaults))
         if name in GROUPED_FLAGS:
-            parser.add_argument(flag, nargs="+", default=None, help="grouped values, see the module docstring")
+            parser.add_argument(flag, nargs="+", default=None, help=GROUPED_HELP[name])
         elif isinstance(f.default, bool):
             parser.add_argument(flag, type=_boolean, default=None, help=f"true/false, default {default}")
         elif isinstance(f.default, tuple):
@@ -112,6 +115,7 @@ def main(argv=None):
     p_export.add_argument("--name", default=None, help="checkpoint name, default the run folder's name")
     p_export.add_argument("--eval-gmms", type=int, default=32)
     p_export.add_argument("--default", action="store_true", help="make it the folder's default checkpoint")
+    p_export.add_argument("--replace", action="store_true", help="overwrite a checkpoint of the same name")
 
     sub.add_parser("info", help="versions, device and shipped checkpoints")
     args = parser.parse_args(argv)
@@ -144,7 +148,8 @@ def main(argv=None):
                   max_minutes=args.max_minutes)
         elif args.command == "export":
             from .export import export_run
-            path = export_run(args.run_dir, args.out, name=args.name, eval_gmms=args.eval_gmms, default=args.default)
+            path = export_run(args.run_dir, args.out, name=args.name, eval_gmms=args.eval_gmms, default=args.default,
+                              replace=args.replace)
             print(f"wrote {path}")
         elif args.command == "info":
             import torch

@@ -18,14 +18,19 @@ from .loop import load_checkpoint
 EQUIVARIANT_EVAL_DIMS = (2, 3, 10, 32)
 
 
-def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32, default: bool = False) -> Path:
+def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32, default: bool = False,
+               replace: bool = False) -> Path:
     """Write ``run_dir``'s latest checkpoint into the checkpoint folder ``out_dir``; returns the
-    weights path.  The model card records configs, steps, seed, training time, the training log
+    weights path.  A checkpoint of the same name there is refused unless ``replace``.  The model card records configs, steps, seed, training time, the training log
     (``metrics.jsonl``), its sessions and configuration changes (``sessions.jsonl``) and an
     evaluation table on the GMM protocol of :mod:`.evaluation`."""
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoint.pt").is_file():
         raise FileNotFoundError(f"{run_dir} is not a training run folder: it holds no checkpoint.pt")
+    name = name or run_dir.name
+    if name in checkpoints.read_manifest(out_dir) and not replace:
+        raise FileExistsError(f"{out_dir} already holds a checkpoint named {name!r}: pass --replace (replace=True) "
+                              "to overwrite it, or export under another --name")
     core, state = load_checkpoint(run_dir / "checkpoint.pt")
     core.eval()
     dim = getattr(core.config, "dim", None)
@@ -48,11 +53,11 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
         "training_sessions": _json_lines(sessions),
         "evaluation": evaluation_table(core, (dim,) if dim else EQUIVARIANT_EVAL_DIMS, n_gmms=eval_gmms),
     }
-    path = checkpoints.register(core, name or run_dir.name, card, Path(out_dir))
+    path = checkpoints.register(core, name, card, Path(out_dir))
     if default:
         manifest = checkpoints.read_manifest(out_dir)
         for key, entry in manifest.items():
-            entry["default"] = key == (name or run_dir.name)
+            entry["default"] = key == name
         (Path(out_dir) / checkpoints.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path
 

@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from ..models import ARCHITECTURES, build_core
 from ..models.config import ConfigDict, check_positive_ints
 from ..validation import check_positive_float
 from ..whitening import fit_whitening
-from .data import Batch, draw_dimension, draw_family, log_uniform_int, make_batch
+from .data import FAMILIES, Batch, draw_dimension, draw_family, log_uniform_int, make_batch
 
 SCORE_METRICS = ("whitened", "data")  # where TrainConfig.score_metric measures score errors
 
@@ -85,6 +86,18 @@ class TrainConfig(ConfigDict):
         if self.long_context_share > 0 and self.long_context_max <= sizes[1]:
             raise ValueError(f"long_context_max = {self.long_context_max} must exceed the largest context size "
                              f"{sizes[1]} when long_context_share > 0")
+        for name in ("alpha", "query_weight", "other_gmm_fraction", "long_context_share", "min_lr_ratio",
+                     "decay_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a fraction in [0, 1], got {getattr(self, name)!r}")
+        for group in self.dim_groups:
+            if len(group) != 3 or not (1 <= group[0] <= group[1]) or not (math.isfinite(group[2]) and group[2] > 0):
+                raise ValueError(f"dim_groups are (lo, hi, weight) with 1 ≤ lo ≤ hi and a positive weight, got "
+                                 f"{tuple(group)!r}")
+        for family, weight in self.families:
+            if family not in FAMILIES or not (math.isfinite(weight) and weight > 0):
+                raise ValueError(f"families are (name, positive weight) with a name in {FAMILIES}, got "
+                                 f"{(family, weight)!r}")
 
 
 def loss_terms(model, batch: Batch, cfg: TrainConfig):
@@ -266,9 +279,14 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
     if resume and not ckpt_path.exists():
         raise FileNotFoundError(f"nothing to resume: {ckpt_path} does not exist (start a new run without --resume)")
     existing = [name for name in RUN_FILES if (run_dir / name).exists()]
-    if not resume and existing:
+    if not resume and ckpt_path.exists():
         raise FileExistsError(f"{run_dir} already holds a run ({', '.join(existing)}): resume it (--resume) or "
                               "train into another folder; a new run would overwrite its checkpoint and mix its logs")
+    if not resume and existing:  # the logs of a start that saved no checkpoint (it failed): nothing to resume
+        warnings.warn(f"{run_dir} holds {', '.join(existing)} but no checkpoint.pt (a start that failed before "
+                      "saving): replaced by this run's", stacklevel=2)
+        for name in existing:
+            (run_dir / name).unlink()
     if resume and "seed" in (overrides or {}):
         raise ValueError("a resumed run continues its stored random stream: seed cannot be overridden "
                          "(start a new run, or branch one, for another seed)")
@@ -301,7 +319,7 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
         model.config = replace(model.config, size_feature_max=largest)
     fixed_dim = getattr(model.config, "dim", None)
     if fixed_dim is None and not cfg.dim_groups:
-        raise ValueError("a dimension-free core needs TrainConfig.dim_groups")
+        raise ValueError("a dimension-free core needs dim_groups (--dim-groups lo hi weight …): the dimensions to train on")
     eval_dims = (fixed_dim,) if fixed_dim else (2, 10, 50)
     torch.set_num_threads(cfg.threads)
     (run_dir / "config.json").write_text(json.dumps(
@@ -311,6 +329,11 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
         sessions.write(json.dumps({"step": step, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                    "resume": bool(resume), "overrides": overrides or {},
                                    "extend": extend or {}, "train_config": asdict(cfg)}) + "\n")
+    if extend:  # the grown core is the run's from now on, even if no step follows
+        save_checkpoint(ckpt_path, model, optimizer, step, cfg, generator, elapsed, running, skipped)
+    if step >= cfg.steps:
+        warnings.warn(f"nothing to train: the run is at step {step} of {cfg.steps} (raise steps to continue)",
+                      stacklevel=2)
     metrics = (run_dir / "metrics.jsonl").open("a")
     started = time.time() - elapsed  # training time summed over all sessions of this run
     session_start = time.time()
