@@ -181,6 +181,18 @@ def test_relative_fisher_information_names_both_sets_when_their_dimensions_diffe
         solvers.relative_fisher_information(x, y, KDEOracle())
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("d", [2, 12])
+def test_the_all_dimension_core_runs_in_half_precision(dtype, d):
+    """float16/bfloat16 failed at fit ('lu_cpu' not implemented for 'Half'); the CG path (d > 8)
+    then gave NaN in float16 (its small denominators underflow).  Both solves run in float32."""
+    x, q = torch.randn(400, d, generator=torch.Generator().manual_seed(d)), torch.randn(5, d)
+    half = scoreoracle.load(checkpoint="equivariant", dtype=dtype).fit(x).score(q)
+    full = scoreoracle.load(checkpoint="equivariant").fit(x).score(q)
+    assert torch.isfinite(half).all()
+    assert float(((half - full) ** 2).sum() / (full ** 2).sum()) < 1e-2
+
+
 def test_a_translating_cold_beam_is_no_divergence():
     """The check measured |x| from the origin against the initial RMS radius: a cold beam moved
     by a uniform field (an exact translation) was stopped as 'an exploding state'."""

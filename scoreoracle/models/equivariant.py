@@ -256,6 +256,9 @@ class LocalGaussianHead(nn.Module):
     def _conjugate_gradients(self, a, zc, mu, ridge, r):
         """x (B, c, d) with (C + λI) x = r, C = Σ_j a_j (z_j − μ)(z_j − μ)ᵀ, by ``iterations`` CG
         steps from x₀ = 0, each one pass over the context (a (B, c, n), zc (B, n, d), μ (B, c, d))."""
+        out_dtype = r.dtype  # half precision cannot hold CG's small denominators: at least float32
+        a, zc, mu, ridge, r = (t.to(torch.promote_types(out_dtype, torch.float32)) for t in (a, zc, mu, ridge, r))
+
         def apply(v):
             return (a * (v @ zc.transpose(-1, -2))) @ zc - mu * (mu * v).sum(-1, keepdim=True) + ridge * v
 
@@ -269,7 +272,7 @@ class LocalGaussianHead(nn.Module):
             rr_new = (res * res).sum(-1, keepdim=True)
             direction = res + (rr_new / rr.clamp_min(1e-30)) * direction
             rr = rr_new
-        return x
+        return x.to(out_dtype)
 
     @staticmethod
     def _direct_solve(a, mu, ridge, r, outer):
@@ -279,7 +282,8 @@ class LocalGaussianHead(nn.Module):
         d = r.shape[-1]
         system = (a @ outer).unflatten(-1, (d, d)) - mu.unsqueeze(-1) * mu.unsqueeze(-2)
         system = system + ridge.unsqueeze(-1) * torch.eye(d, dtype=r.dtype, device=r.device)
-        return torch.linalg.solve(system, r.unsqueeze(-1)).squeeze(-1)
+        work = torch.promote_types(r.dtype, torch.float32)  # torch has no half-precision solve
+        return torch.linalg.solve(system.to(work), r.unsqueeze(-1).to(work)).squeeze(-1).to(r.dtype)
 
 
 class EquivariantCore(nn.Module):
