@@ -232,7 +232,12 @@ class Oracle:
 
     def fit(self, samples, weights=None) -> FittedOracle:
         """Fit to samples (n, d) with optional non-negative weights (n,); returns a fitted oracle.
-        A batch of B sample sets (B, n, d) (weights (B, n)) gives a fitted batch answering (B, m, d)."""
+        A batch of B sample sets (B, n, d) (weights (B, n)) gives a fitted batch answering (B, m, d).
+        Samples and weights are constants of the fit (detached: no gradient flows back to them)."""
+        with torch.inference_mode(False):  # a fit made under inference_mode still serves autograd later
+            return self._fit_checked(samples, weights)
+
+    def _fit_checked(self, samples, weights) -> FittedOracle:
         if is_dask_array(samples):  # the context is held in memory (see context_limit for large n)
             samples = samples.compute()
         x = check_samples(samples).detach().clone()  # the fit must not change when the caller's array does

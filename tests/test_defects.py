@@ -193,6 +193,28 @@ def test_the_all_dimension_core_runs_in_half_precision(dtype, d):
     assert float(((half - full) ** 2).sum() / (full ** 2).sum()) < 1e-2
 
 
+def test_loading_and_fitting_leave_the_global_random_stream_alone():
+    """Building a core (random init, then its weights loaded) drew from torch's global generator:
+    a seeded experiment's draws depended on whether and when the oracle was first used."""
+    x = np.random.default_rng(0).normal(size=(200, 3))
+    torch.manual_seed(1)
+    expected = torch.randn(3)
+    torch.manual_seed(1)
+    scoreoracle.load().fit(x)
+    scoreoracle.load(checkpoint="d3").fit(x)
+    assert torch.equal(torch.randn(3), expected)
+
+
+def test_a_fit_under_inference_mode_still_serves_autograd():
+    """The fitted state was made of inference tensors: differentiating a later answer failed
+    ('Inference tensors cannot be saved for backward') while ``differentiable`` said True."""
+    with torch.inference_mode():
+        fitted = scoreoracle.load().fit(torch.randn(300, 2))
+    q = torch.randn(4, 2, requires_grad=True)
+    gradient = torch.autograd.grad(fitted.score(q)[:, 0].sum(), q)[0]
+    assert fitted.differentiable and torch.isfinite(gradient).all()
+
+
 def test_a_translating_cold_beam_is_no_divergence():
     """The check measured |x| from the origin against the initial RMS radius: a cold beam moved
     by a uniform field (an exact translation) was stopped as 'an exploding state'."""

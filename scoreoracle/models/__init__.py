@@ -11,6 +11,8 @@ float64; ``forward`` (training) returns the full log f_w.
 
 from __future__ import annotations
 
+import torch
+
 from .equivariant import EquivariantConfig, EquivariantCore
 from .transformer import TransformerConfig, TransformerCore
 
@@ -19,12 +21,15 @@ ARCHITECTURES = {core.architecture: (core, config) for core, config in
 
 
 def build_core(architecture: str, config: dict):
-    """A fresh (untrained) core of the tagged architecture from its config dict."""
+    """A fresh (untrained) core of the tagged architecture from its config dict.  Its random
+    initialisation leaves torch's global random stream as it was (loading weights into it must
+    not change a user's seeded draws)."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; this version knows {sorted(ARCHITECTURES)} "
                          "(a newer scoreoracle may be needed)")
     core_class, config_class = ARCHITECTURES[architecture]
-    return core_class(config_class.from_dict(config))
+    with torch.random.fork_rng(devices=[]):
+        return core_class(config_class.from_dict(config))
 
 
 __all__ = ["ARCHITECTURES", "build_core", "EquivariantConfig", "EquivariantCore", "TransformerConfig",
