@@ -234,9 +234,7 @@ class ParticleProblem:
 
 @dataclass
 class _Recorder:
-    """Snapshots in memory, or streamed to ``folder/snapshots`` (one .npy per snapshot, with the
-    times and diagnostics rewritten at each, so a run killed before its first checkpoint can still
-    be read with ``Trajectory.load``)."""
+    """Snapshots in memory, or streamed to ``folder/snapshots`` (one .npy per snapshot)."""
 
     folder: Path | None
     weights: np.ndarray | None = None  # the particles' normalised masses (n,)
@@ -252,8 +250,6 @@ class _Recorder:
         self.times.append(t)
         for name, value in diagnostics.items():
             self.diags.setdefault(name, []).append(np.asarray(value, dtype=float))
-        if self.folder is not None:
-            self.save_record()
 
     def trajectory(self) -> Trajectory:
         particles = (np.stack(self.states) if self.folder is None
@@ -347,9 +343,7 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
                 raise ValueError(f"checkpoint {folder}: its saved state belongs to a different run")
             start, x = int(state["step"]), state["state"].copy()
         saved = Trajectory.load(folder)
-        kept = int((saved.times <= grid.time(start)).sum())  # snapshots taken after the saved state are redone
-        recorder.times = list(saved.times[:kept])
-        recorder.diags = {k: list(v[:kept]) for k, v in saved.diagnostics.items()}
+        recorder.times, recorder.diags = list(saved.times), {k: list(v) for k, v in saved.diagnostics.items()}
     memo: dict = {}
 
     def checked(state, t):
@@ -375,7 +369,8 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
         return field_at(state, t)["velocity"]
 
     def save_state(step, state):
-        if folder is not None:  # (the record is already on disk: it is rewritten at every snapshot)
+        if folder is not None:
+            recorder.save_record()
             tmp = folder / "state.tmp.npz"
             np.savez(tmp, step=step, state=state, run_id=np.array(run_id))
             os.replace(tmp, folder / "state.npz")

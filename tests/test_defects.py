@@ -407,30 +407,6 @@ def test_covariance_diagnostic_is_the_mass_weighted_moment_that_energy_uses():
                                2 * d["energy"] - (d["momentum"] ** 2).sum(1), rtol=1e-10)
 
 
-def test_a_run_killed_before_its_first_checkpoint_can_be_read_and_resumed(tmp_path):
-    """Times and diagnostics were written only with the state (every 50 steps by default): a run
-    killed at step 15 of 20 left 15 snapshots that Trajectory.load refused ('no times.npy')."""
-    class Killed(Exception):
-        pass
-
-    def kill_at_15(step, t, x):
-        if step == 15:
-            raise Killed
-
-    rng = np.random.default_rng(6)
-    x = rng.normal(size=(40, 2))
-    options = dict(drift=base_drift, t_span=(0.0, 0.2), dt=0.01, save_every=1)
-    whole = solvers.simulate_fokker_planck(x, KDEOracle(), **options)
-    with pytest.raises(Killed):
-        solvers.simulate_fokker_planck(x, KDEOracle(), checkpoint=tmp_path / "run", on_step=kill_at_15, **options)
-    partial = Trajectory.load(tmp_path / "run")
-    assert len(partial.times) == 15  # t = 0 … 0.14 (the hook runs before the snapshot at 0.15)
-    np.testing.assert_array_equal(np.asarray(partial.particles), np.asarray(whole.particles)[:15])
-    resumed = solvers.simulate_fokker_planck(x, KDEOracle(), checkpoint=tmp_path / "run", resume=True, **options)
-    np.testing.assert_array_equal(resumed.times, whole.times)
-    np.testing.assert_array_equal(np.asarray(resumed.particles), np.asarray(whole.particles))
-
-
 # --- d. checkpoint folder and interval ------------------------------------------------------------------
 
 def test_checkpoint_folder_with_missing_parents_is_created_before_any_step(tmp_path, x2):
