@@ -188,7 +188,8 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
             order = np.asarray(group[f"checkpoints/{start}/order"][:])
             times, diags, snapshots = sharded_record(run.folder)
         else:  # a new run: replace a saved run only when told to, and only what a run of ours left
-            check_new_run_folder(run.folder, stored is not None, options)
+            # (our own run resumed before its first checkpoint starts over: nothing of it was saved)
+            check_new_run_folder(run.folder, stored is not None and not (options.resume and stored == run_id), options)
             for name in ("checkpoints", "snapshots"):
                 if name in group:
                     del group[name]

@@ -275,7 +275,7 @@ def _atomic_json(path: Path, data):
     os.replace(tmp, path)
 
 
-RUN_FILES = ("state.npz", "times.npy", "diagnostics.npz")
+RUN_FILES = ("state.npz", "times.npy", "diagnostics.npz", "weights.npy")
 
 
 def cloud_extent(x: np.ndarray) -> float:

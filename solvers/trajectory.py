@@ -87,6 +87,8 @@ class Trajectory:
                  ("diagnostics.npz", lambda p: np.savez(p, **self.diagnostics))]
         if self.weights is not None:
             files.append(("weights.npy", lambda p: np.save(p, self.weights)))
+        else:  # not another trajectory's masses
+            (folder / "weights.npy").unlink(missing_ok=True)
         for name, write in files:
             tmp = folder / ("tmp." + name)
             write(tmp)

@@ -168,6 +168,10 @@ def test_a_weighted_run_keeps_its_masses_in_the_trajectory(tmp_path):
         np.testing.assert_allclose(loaded.weights @ np.asarray(loaded.final), traj.diagnostics["mean"][-1], rtol=1e-12)
     plain = solvers.simulate_fokker_planck(x, KDEOracle(), t_span=(0.0, 0.1), dt=0.05)
     assert plain.weights is None and _saved_and_loaded(plain, tmp_path / "plain").weights is None
+    assert _saved_and_loaded(plain, tmp_path / "copy").weights is None  # over a weighted one: its masses go
+    replaced = solvers.simulate_fokker_planck(x, KDEOracle(), t_span=(0.0, 0.1), dt=0.05, checkpoint=tmp_path / "run",
+                                              overwrite=True)
+    assert replaced.weights is None and Trajectory.load(tmp_path / "run").weights is None
 
 
 def _saved_and_loaded(traj, folder):

@@ -163,6 +163,12 @@ def test_resumed_sharded_run_equals_the_uninterrupted_one(client, tmp_path):
         solvers.simulate_landau(particles, oracle, checkpoint=tmp_path / "run", resume=True, **{**RUN, "seed": 5})
     with pytest.raises(FileExistsError, match="holds a saved run"):  # a new run does not delete a saved one
         solvers.simulate_landau(particles, oracle, checkpoint=tmp_path / "whole", **RUN)
+    # killed before its first checkpoint, the same run resumed starts over (it was refused as 'a saved run')
+    with pytest.raises(KeyboardInterrupt):
+        solvers.simulate_landau(particles, Interrupting(3), checkpoint=tmp_path / "early", **{**RUN, "checkpoint_every": 50})
+    again = solvers.simulate_landau(particles, oracle, checkpoint=tmp_path / "early", resume=True,
+                                    **{**RUN, "checkpoint_every": 50})
+    np.testing.assert_allclose(np.asarray(again.particles), np.asarray(whole.particles), rtol=0, atol=0)
 
 
 def test_sharded_fokker_planck_follows_the_ou_law(client):

@@ -282,6 +282,8 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
     if not resume and ckpt_path.exists():
         raise FileExistsError(f"{run_dir} already holds a run ({', '.join(existing)}): resume it (--resume) or "
                               "train into another folder; a new run would overwrite its checkpoint and mix its logs")
+    if not resume and model_cfg is None:
+        raise ValueError("a new run needs a core config (scoreoracle.models)")
     if not resume and existing:  # the logs of a start that saved no checkpoint (it failed): nothing to resume
         warnings.warn(f"{run_dir} holds {', '.join(existing)} but no checkpoint.pt (a start that failed before "
                       "saving): replaced by this run's", stacklevel=2)
@@ -306,8 +308,6 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
         step, elapsed = state["step"], state["elapsed_seconds"]
         running, skipped = state.get("running_loss"), state.get("skipped", 0)  # (absent before 2026-11-26)
     else:
-        if model_cfg is None:
-            raise ValueError("a new run needs a core config (scoreoracle.models)")
         cfg = cfg or TrainConfig()
         torch.manual_seed(cfg.seed)
         generator.manual_seed(cfg.seed)
