@@ -24,9 +24,11 @@ the effective sample size (Σw)²/Σw².  Integer weights are not frequencies: k
 and weight k give the same kernel sums but not the same covariance normalisation.
 
 Samples are independent draws of a continuous density: exact repeats (MCMC output, whose
-Metropolis steps repeat the state on rejection; rounded data) read as narrow peaks.  Fewer than
-d + 2 distinct samples are refused; repeats of ≥ 1 % draw a ``RepeatedSamplesWarning`` that says
-what to do (thin the chain, or pass the distinct rows with their counts as weights).
+Metropolis steps repeat the state on rejection; resamples; rounded data) read as narrow peaks.
+Fewer than d + 2 distinct samples are refused; when ≥ 1 % of the samples sit on points that occur
+three or more times a ``RepeatedSamplesWarning`` says what to do (thin the chain, or pass the
+distinct rows with their counts as weights).  Oracles whose answers ignore the samples (exact
+references) skip the check.
 
 ``ScoreOracle`` and ``FittedScoreOracle`` are the protocols every oracle satisfies (the solvers
 depend on nothing else); ``Oracle`` and ``FittedOracle`` are base classes that implement the
@@ -43,7 +45,7 @@ import torch
 
 from .distributed import is_dask_array
 from .fingerprint import fingerprint
-from .validation import check_queries, check_samples, check_weights
+from .validation import check_queries, check_repeats, check_samples, check_weights
 
 PROGRESS_PAIRS = 2e9  # calls with more (query, sample) pairs than this show a progress bar by default
 
@@ -217,6 +219,7 @@ class Oracle:
     device = torch.device("cpu")
     dims: tuple | None = None  # dimensions this oracle supports (None = any)
     not_identity = ("progress",)  # attributes that do not change the oracle's answers
+    reads_samples = True  # False: answers that do not depend on the samples (no check for repeats)
 
     def _fit(self, samples: torch.Tensor, weights: torch.Tensor | None) -> FittedOracle:
         raise NotImplementedError
@@ -241,6 +244,9 @@ class Oracle:
         if is_dask_array(samples):  # the context is held in memory (see context_limit for large n)
             samples = samples.compute()
         x = check_samples(samples).detach().clone()  # the fit must not change when the caller's array does
+        if self.reads_samples:
+            for one_set in (x if x.ndim == 3 else [x]):
+                check_repeats(one_set)
         self._check_dim(x.shape[-1])
         batch = x.shape[0] if x.ndim == 3 else None
         w = check_weights(weights, x.shape[-2], x.shape[-1], batch)

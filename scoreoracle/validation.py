@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import warnings
 
 import numpy as np
 import torch
 
-REPEATS_WARNED = 0.01  # share of samples repeating another exactly that draws a RepeatedSamplesWarning
+REPEATS_WARNED = 0.01  # share of samples on points occurring 3+ times that draws a RepeatedSamplesWarning
 
 
 class RepeatedSamplesWarning(UserWarning):
@@ -85,32 +86,49 @@ def check_samples(samples, name: str = "samples") -> torch.Tensor:
                     f"{name}.T")
         raise ValueError(f"{name} has shape {tuple(x.shape)}: n = {n} point(s) in d = {d} dimensions, but at "
                          f"least d + 2 = {d + 2} are needed to estimate a non-singular covariance.{hint}")
-    for one_set in (x if x.ndim == 3 else [x]):
-        _check_repeats(one_set, name)
     return x
 
 
-def distinct_rows(x: torch.Tensor) -> int:
-    """The number of distinct rows of x (n, d) (fast when the first coordinates already differ)."""
-    if torch.unique(x[:, 0].detach()).numel() == x.shape[0]:
-        return x.shape[0]
-    rows = np.ascontiguousarray(x.detach().cpu().numpy())
-    return len(np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()))
+def _row_counts(x: torch.Tensor) -> torch.Tensor:
+    """How often each distinct row of x (n, d) occurs."""
+    if x.device.type != "cpu":
+        return torch.unique(x, dim=0, return_counts=True)[1]
+    rows = np.ascontiguousarray(x.numpy())
+    return torch.from_numpy(np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel(),
+                                      return_counts=True)[1])
 
 
-def _check_repeats(x: torch.Tensor, name: str) -> None:
-    """Refuse fewer than d + 2 distinct points; warn when ≥ ``REPEATS_WARNED`` of the rows repeat."""
+def check_repeats(x: torch.Tensor, name: str = "samples") -> None:
+    """Refuse a set x (n, d) of fewer than d + 2 distinct points; warn (``RepeatedSamplesWarning``)
+    when ≥ ``REPEATS_WARNED`` of its rows sit on points that occur three or more times — MCMC
+    chains, resampled or rounded data, not the rare pairs that float32 rounding makes.  Exact, and
+    one sort of the first coordinate when that already rules both out."""
     n, d = x.shape
-    distinct = distinct_rows(x)
-    if distinct < d + 2:
-        raise ValueError(f"{name} holds only {distinct} distinct point(s) among its {n} rows in d = {d} dimensions: "
-                         f"at least d + 2 = {d + 2} distinct points are needed to estimate a non-singular covariance")
-    if n - distinct >= REPEATS_WARNED * n:
-        warnings.warn(f"{n - distinct} of the {n} {name} repeat another exactly: the oracles assume independent "
-                      "draws from a continuous density and read repeats as narrow peaks.  For MCMC output (a "
-                      "Metropolis chain repeats its state on every rejection) thin the chain, or pass the "
-                      "distinct rows with their counts as weights: u, c = np.unique(x, axis=0, "
-                      "return_counts=True); oracle.fit(u, weights=c)", RepeatedSamplesWarning, stacklevel=4)
+    x = x.detach()
+    first = torch.unique(x[:, 0], return_counts=True)[1]
+    if len(first) >= d + 2 and int(first[first >= 3].sum()) < REPEATS_WARNED * n:
+        return  # a point occurs at most as often as its first coordinate's value
+    counts = _row_counts(x)
+    if len(counts) < d + 2:
+        raise ValueError(f"{name} holds only {len(counts)} distinct point(s) among its {n} rows in d = {d} "
+                         f"dimensions: at least d + 2 = {d + 2} distinct points are needed to estimate a "
+                         "non-singular covariance")
+    piled = int(counts[counts >= 3].sum())
+    if piled >= REPEATS_WARNED * n:
+        warnings.warn(f"{piled} of the {n} {name} sit on points that occur three or more times: the oracles assume "
+                      "independent draws from a continuous density and read repeats as narrow peaks.  For MCMC "
+                      "output (a Metropolis chain repeats its state on every rejection) thin the chain; for it or "
+                      "a resample, pass the distinct rows with their counts as weights: u, c = np.unique(x, "
+                      "axis=0, return_counts=True); oracle.fit(u, weights=c)", RepeatedSamplesWarning,
+                      stacklevel=_caller_level())
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside this library."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in ("scoreoracle", "solvers"):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_sample_set(samples, name: str = "samples") -> torch.Tensor:

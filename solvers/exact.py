@@ -130,6 +130,8 @@ class AnalyticFlowOracle:
 
 
 class _FixedTime(Oracle):
+    reads_samples = False
+
     def __init__(self, flow: AnalyticFlowOracle, t: float):
         self.flow, self.t = flow, t
 

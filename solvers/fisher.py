@@ -35,7 +35,8 @@ class Estimate:
     score/log-density: it leaves out the estimator's own error — the bias and the variance of the
     fit (for the relative Fisher information, that of g's fitted score dominates: a 95 % interval
     covered the truth 20–27 % of the time on two 2-D Gaussians at n = 400).  Refit on independent
-    samples (or bootstrap) to include it.  ``n`` counts the samples averaged over, ``n_eff`` is
+    samples (or bootstrap, passing each resample as the distinct rows with their counts as
+    weights) to include it.  ``n`` counts the samples averaged over, ``n_eff`` is
     their effective sample size (Σw)²/Σw² (n without weights)."""
 
     value: float

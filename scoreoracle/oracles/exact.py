@@ -14,6 +14,8 @@ class ExactOracle(Oracle):
     a :class:`~scoreoracle.distributions.GaussianMixture`).  The samples (and their weights) are
     validated but otherwise ignored: this is the reference every estimate is compared against."""
 
+    reads_samples = False
+
     def __init__(self, distribution):
         self.distribution = distribution
         self.dims = (distribution.dim,)
