@@ -47,6 +47,12 @@ def far_field_weight(z, radius):
     return 1 - t ** 4 * (35 - 84 * t + 70 * t * t - 20 * t ** 3), gradient
 
 
+# samples whose weight is below this share of the largest are no context: their mass is below any
+# dtype's resolution of the density, and their whitened coordinates (up to ~‖z‖ ≤ √(d/w)) could
+# overflow a float32 core
+NEGLIGIBLE_WEIGHT = 1e-12
+
+
 class DiScoFormerOracle(Oracle):
     """Oracle backed by one DiScoFormer core (identified by its weights, not by where they were read).
 
@@ -182,8 +188,7 @@ class FittedDiScoFormer(FittedOracle):
             self.whitening = self.whitening.refined(x, w)  # (to round-off, not to κ(C)·round-off)
             self.whitening = self.whitening.rotated(canonical_rotation(self.whitening.apply(x), w))
         self.z64 = self.whitening.apply(x)
-        # samples whose weight the core's dtype can represent beside the largest (the rest add nothing)
-        carries = None if w is None else w > torch.finfo(self.dtype).tiny * w.amax(-1, keepdim=True)  # (B, n)
+        carries = None if w is None else w > NEGLIGIBLE_WEIGHT * w.amax(-1, keepdim=True)  # (B, n)
         radii = self.z64.norm(dim=-1)
         radii = radii if w is None else radii.masked_fill(~carries, 0)
         self.radius = radii.amax(-1, keepdim=True)  # (B, 1) the reach of the samples that carry weight
