@@ -58,11 +58,13 @@ class LandauProblem(ParticleProblem):
                 "delta": self.delta, "batch_size": self.batch_size}
 
 
-def default_regularization(v0, gamma: float) -> float:
+def default_regularization(v0, gamma: float, masses=None) -> float:
     """δ of a run that gives none: 0 for γ ≥ 0, else 1e-3 × the thermal speed √(mean|v − v̄|²) of
-    the initial velocities v0 (n, d) (numpy or Dask)."""
+    the initial velocities v0 (n, d) (numpy or Dask; mass-weighted with normalised ``masses`` (n,))."""
     if gamma >= 0:
         return 0.0
+    if masses is not None:
+        return 1e-3 * float(np.sqrt(np.trace(weighted_moments(v0, masses)[1])))
     spread = (((v0 - v0.mean(0)) ** 2).sum(1).mean()) ** 0.5
     return 1e-3 * float(spread.compute() if hasattr(spread, "compute") else spread)
 
@@ -105,8 +107,9 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     n, d = v0.shape
     if d < 2:
         raise ValueError("the Landau equation needs d ≥ 2 (its collision kernel vanishes in d = 1)")
+    masses = None if distributed else check_particle_weights(weights, n, d)
     gamma, C, delta = check_collision_parameters(
-        gamma, C, default_regularization(v0, float(gamma)) if regularization is None else regularization)
+        gamma, C, default_regularization(v0, float(gamma), masses) if regularization is None else regularization)
     if collisions not in COLLISIONS:
         raise ValueError(f"collisions must be one of {COLLISIONS}, got {collisions!r}")
     if collisions == "random_batch":
@@ -121,6 +124,6 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
             raise ValueError("weights are not supported for particles given as a Dask array")
         physics = ShardPhysics("landau", gamma, C, delta, batch_size, seed=options.seed)
         return simulate_distributed(v0, oracle, physics, options, t_span=t_span, dt=dt)
-    scores = CloudScores(oracle, check_particle_weights(weights, n, d), options, n, d)
+    scores = CloudScores(oracle, masses, options, n, d)
     problem = LandauProblem(scores, gamma, C, delta, batch_size)
     return integrate(v0, problem, t_span=t_span, dt=dt, options=options, weights=scores.weights, desc="landau")

@@ -400,11 +400,12 @@ def test_covariance_diagnostic_is_the_mass_weighted_moment_that_energy_uses():
     from solvers.exact import BKW
     rng = np.random.default_rng(3)
     v, w = rng.normal(size=(60, 2)), rng.integers(1, 4, size=60).astype(float)
-    options = dict(gamma=0.0, C=1 / 16, t_span=(0.0, 0.1), dt=0.05)
-    weighted = solvers.simulate_landau(v, BKW(2).oracle(), weights=w, **options)
-    split = solvers.simulate_landau(np.repeat(v, w.astype(int), axis=0), BKW(2).oracle(), **options)
-    for name in ("covariance", "energy", "momentum"):
-        np.testing.assert_allclose(weighted.diagnostics[name], split.diagnostics[name], rtol=1e-10, atol=1e-12)
+    for gamma in (0.0, -3.0):  # Coulomb: the default δ follows the mass-weighted thermal speed
+        options = dict(gamma=gamma, C=1 / 16, t_span=(0.0, 0.1), dt=0.05)
+        weighted = solvers.simulate_landau(v, BKW(2).oracle(), weights=w, **options)
+        split = solvers.simulate_landau(np.repeat(v, w.astype(int), axis=0), BKW(2).oracle(), **options)
+        for name in ("covariance", "energy", "momentum"):
+            np.testing.assert_allclose(weighted.diagnostics[name], split.diagnostics[name], rtol=1e-10, atol=1e-12)
     d = weighted.diagnostics
     np.testing.assert_allclose(np.trace(d["covariance"], axis1=1, axis2=2),
                                2 * d["energy"] - (d["momentum"] ** 2).sum(1), rtol=1e-10)
