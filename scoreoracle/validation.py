@@ -93,7 +93,7 @@ def _row_counts(x: torch.Tensor) -> torch.Tensor:
     """How often each distinct row of x (n, d) occurs."""
     if x.device.type != "cpu":
         return torch.unique(x, dim=0, return_counts=True)[1]
-    rows = np.ascontiguousarray(x.numpy())
+    rows = np.ascontiguousarray((x + 0.0).numpy())  # (+ 0.0: −0.0 and 0.0 are one value, as on other devices)
     return torch.from_numpy(np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel(),
                                       return_counts=True)[1])
 

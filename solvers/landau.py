@@ -80,8 +80,8 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     oracle : a score oracle (:class:`scoreoracle.contract.ScoreOracle`) or an analytic one with ``at_time``.
     gamma : collision exponent (0 Maxwell, −3 Coulomb); C : collision constant.
     regularization : δ in (|z|² + δ²)^{γ/2} (velocity units); default 0 for γ ≥ 0 and, for γ < 0,
-        1e-3 × the initial thermal speed √(mean|v − v̄|²), so that the default run does not depend
-        on the velocity units.
+        1e-3 × the initial thermal speed √(mean|v − v̄|²) (mass-weighted), so that the default run
+        does not depend on the velocity units.
     weights : (n,) particle masses (importance weights), constant in time, kept (normalised) in
         the trajectory.
     collisions : "full" (all n² pairs) or "random_batch" (pairs inside random batches of

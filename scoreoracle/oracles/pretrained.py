@@ -21,7 +21,7 @@ from ..contract import FittedOracle, Oracle
 from ..distributions import random_rotations
 from ..fingerprint import fingerprint
 from ..gaussian import standard_normal_log_density
-from ..validation import (check_dimension, check_positive_int, check_sample_set, check_samples,
+from ..validation import (check_dimension, check_positive_int, check_repeats, check_sample_set, check_samples,
                           effective_sample_size, resolve_device)
 from ..whitening import canonical_rotation, fit_whitening
 from .adaptation import adapt_core
@@ -183,12 +183,15 @@ class FittedDiScoFormer(FittedOracle):
         self.core, self.dtype, self.source = oracle.core, oracle.dtype, oracle.source
         x = samples if self.batch is not None else samples.unsqueeze(0)  # (B, n, d)
         w = None if weights is None else (weights if self.batch is not None else weights.unsqueeze(0))
+        carries = None if w is None else w > NEGLIGIBLE_WEIGHT * w.amax(-1, keepdim=True)  # (B, n)
+        if carries is not None and not bool(carries.all()):  # negligible weights count for nothing, whitening too
+            w = torch.where(carries, w, 0.0)
+            w = w / w.sum(-1, keepdim=True)
         self.whitening = fit_whitening(x, w)
         if oracle.equivariant_core:  # every affine image of x reaches the core in the same coordinates
             self.whitening = self.whitening.refined(x, w)  # (to round-off, not to κ(C)·round-off)
             self.whitening = self.whitening.rotated(canonical_rotation(self.whitening.apply(x), w))
         self.z64 = self.whitening.apply(x)
-        carries = None if w is None else w > NEGLIGIBLE_WEIGHT * w.amax(-1, keepdim=True)  # (B, n)
         radii = self.z64.norm(dim=-1)
         radii = radii if w is None else radii.masked_fill(~carries, 0)
         self.radius = radii.amax(-1, keepdim=True)  # (B, 1) the reach of the samples that carry weight
@@ -365,6 +368,7 @@ class PretrainedOracle(Oracle):
         ``load(checkpoint=…)`` are pinned to one checkpoint.
         """
         x = check_sample_set(samples)
+        check_repeats(x)  # copies on both sides of the held-out split would bias the comparison
         d = x.shape[-1]
         default, other = self.checkpoint_for(d), self.every_dimension
         chosen, comparison = default, None
