@@ -321,6 +321,9 @@ def test_a_new_run_replaces_the_logs_of_a_start_that_saved_no_checkpoint(tmp_pat
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "sessions.jsonl").write_text('{"step": 0}\n')
     cfg = TrainConfig(steps=1, tokens_per_batch=256, context_sizes=(32, 64), n_queries=8, threads=1, eval_every=1000)
+    with pytest.raises(ValueError, match="needs a core config"):  # refused before the logs are touched
+        train(tmp_path, None, cfg, progress=False)
+    assert (tmp_path / "config.json").read_text() == "{}"
     with pytest.warns(UserWarning, match="no checkpoint.pt"):
         train(tmp_path, TINY, cfg, progress=False)
     assert (tmp_path / "checkpoint.pt").exists() and len((tmp_path / "sessions.jsonl").read_text().splitlines()) == 1
