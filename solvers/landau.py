@@ -26,9 +26,12 @@ from .run import ParticleProblem, RunOptions, check_particles, integrate, step_r
 class LandauProblem(ParticleProblem):
     """The collision field; its kernel pass gives the velocity and the entropy production at once."""
 
-    def __init__(self, scores: CloudScores, gamma, C, delta, batch_size: int | None = None):
+    def __init__(self, scores: CloudScores, gamma, C, delta, v0, batch_size: int | None = None):
         self.scores, self.gamma, self.C, self.delta = scores, gamma, C, delta
         self.batch_size, self.batches = batch_size, None
+        mean, cov = weighted_moments(v0, scores.weights)
+        self.thermal_energy = 0.5 * float(np.trace(cov))  # of the initial velocities
+        self.energy = self.thermal_energy + 0.5 * float(mean @ mean)
 
     def begin_step(self, step, t, v):
         self.scores.begin_step(step)
@@ -52,6 +55,14 @@ class LandauProblem(ParticleProblem):
         return {"momentum": mean, "energy": 0.5 * average(sq), "covariance": cov,
                 "fourth_moment": average(sq * sq), "fisher": average(s2),
                 "entropy_production": field["entropy_production"]}
+
+    def broken_invariant(self, diagnostics):
+        """The Landau equation conserves energy: a drift beyond half the thermal energy is no step error."""
+        drift = abs(float(diagnostics["energy"]) - self.energy)
+        if not drift <= 0.5 * self.thermal_energy:
+            return (f"an energy drift of {drift:.3g} (the Landau equation conserves energy; the initial thermal "
+                    f"energy is {self.thermal_energy:.3g})")
+        return None
 
     def fingerprint(self):
         return {"solver": "landau", **self.scores.fingerprint(), "gamma": self.gamma, "C": self.C,
@@ -125,5 +136,5 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
         physics = ShardPhysics("landau", gamma, C, delta, batch_size, seed=options.seed)
         return simulate_distributed(v0, oracle, physics, options, t_span=t_span, dt=dt)
     scores = CloudScores(oracle, masses, options, n, d)
-    problem = LandauProblem(scores, gamma, C, delta, batch_size)
+    problem = LandauProblem(scores, gamma, C, delta, v0, batch_size)
     return integrate(v0, problem, t_span=t_span, dt=dt, options=options, weights=scores.weights, desc="landau")

@@ -12,6 +12,8 @@ A solver supplies a :class:`ParticleProblem`:
   diagnostics need (scores, kernel by-products); the run layer keeps the last field, so a
   snapshot's diagnostics and the next step's first stage share one evaluation;
 * ``diagnostics(x, t, field) -> dict`` of arrays for a snapshot;
+* ``broken_invariant(diagnostics) -> str | None`` — optional: a conserved quantity gone (the run
+  then stops as diverged at that snapshot);
 * ``fingerprint() -> dict`` — everything that determines the run besides the options.
 
 :func:`integrate` does the rest.  With ``checkpoint=folder`` every snapshot is written to its own
@@ -228,6 +230,11 @@ class ParticleProblem:
     def diagnostics(self, x, t, field: dict) -> dict:
         raise NotImplementedError
 
+    def broken_invariant(self, diagnostics: dict) -> str | None:
+        """What a snapshot's diagnostics show of a quantity the dynamics conserve gone far beyond
+        step error (a run diverging too slowly for the extent check), or None."""
+        return None
+
     def fingerprint(self) -> dict:
         raise NotImplementedError
 
@@ -368,6 +375,13 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
     def velocity(state, t):
         return field_at(state, t)["velocity"]
 
+    def diagnostics_at(state, t):
+        value = problem.diagnostics(state, t, field_at(state, t))
+        broken = problem.broken_invariant(value)
+        if broken:
+            raise _StageDiverged(broken)
+        return value
+
     def save_state(step, state):
         if folder is not None:
             recorder.save_record()
@@ -382,7 +396,7 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
         problem.begin_step(step, t, x)
         if (step % save_every == 0 or step == n_steps) and (not recorder.times or recorder.times[-1] < t):
             try:
-                recorder.add(x, t, problem.diagnostics(x, t, field_at(x, t)))
+                recorder.add(x, t, diagnostics_at(x, t))
             except _StageDiverged as exc:
                 if not recorder.times:  # nothing computed at all: the input itself is the problem
                     raise exc.__cause__ or ValueError(f"the initial particles give {exc}") from None
@@ -397,7 +411,7 @@ def integrate(particles, problem: ParticleProblem, *, t_span, dt, options: RunOp
         except _StageDiverged as exc:
             if not recorder.times or recorder.times[-1] != t:
                 try:
-                    recorder.add(x, t, problem.diagnostics(x, t, field_at(x, t)))
+                    recorder.add(x, t, diagnostics_at(x, t))
                 except _StageDiverged:  # the field at the last good state is itself unusable
                     pass
             if not recorder.times:  # nothing computed at all: the input itself is the problem

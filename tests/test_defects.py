@@ -219,6 +219,18 @@ def test_a_fit_under_inference_mode_still_serves_autograd():
     assert fitted.differentiable and torch.isfinite(gradient).all()
 
 
+def test_a_landau_run_that_breaks_energy_conservation_is_stopped():
+    """Euler at dt = 5 (Maxwell, C = 1) multiplied the energy by 1e8 and returned it as a
+    trajectory: its extent grew too slowly per step for the divergence check."""
+    v = np.random.default_rng(3).normal(size=(200, 3))
+    with pytest.raises(SolverDivergenceError, match="energy drift") as info:
+        solvers.simulate_landau(v, KDEOracle(), gamma=0.0, C=1.0, t_span=(0.0, 40.0), dt=5.0, method="euler",
+                                save_every=1)
+    energy = info.value.trajectory.diagnostics["energy"]
+    assert abs(energy[-1] - energy[0]) <= 0.5 * energy[0]  # the trajectory ends at the last good snapshot
+    solvers.simulate_landau(v, KDEOracle(), gamma=0.0, C=1.0, t_span=(0.0, 1.0), dt=0.1)  # a sound run passes
+
+
 def test_a_translating_cold_beam_is_no_divergence():
     """The check measured |x| from the origin against the initial RMS radius: a cold beam moved
     by a uniform field (an exact translation) was stopped as 'an exploding state'."""
