@@ -57,6 +57,16 @@ def check_collision_parameters(gamma, C, regularization) -> tuple:
     return gamma, C, delta
 
 
+def energy_drift(energy: float, initial_energy: float, thermal_energy: float) -> str | None:
+    """The Landau equation conserves energy: a drift beyond half the initial thermal energy is no
+    step error but a diverging run — said in words, or None."""
+    drift = abs(float(energy) - initial_energy)
+    if drift <= 0.5 * thermal_energy:
+        return None
+    return (f"an energy drift of {drift:.3g} (the Landau equation conserves energy; the initial thermal energy "
+            f"is {thermal_energy:.3g})")
+
+
 def landau_field(v, s, gamma=0.0, C=1.0, regularization=0.0, weights=None, batches: RandomBatches | None = None):
     """Landau velocities U (n, d) and entropy production d/dt ∫f log f (float) for particles v
     and scores s, both (n, d), with optional masses ``weights`` (n,); with ``batches`` the pair

@@ -33,7 +33,7 @@ from scoreoracle.fingerprint import fingerprint
 from scoreoracle.whitening import SingularSamplesError
 
 from .cloud import check_oracle
-from .collisions import RandomBatches, _collisions
+from .collisions import RandomBatches, _collisions, energy_drift
 from .run import (STEPPERS, SolverDivergenceError, check_new_run_folder, check_oracle_samples, check_time_arguments,
                   drift_velocity, oracle_fingerprint, step_rng)
 from .trajectory import Trajectory, sharded_record
@@ -102,6 +102,12 @@ class DistributedRun:
         if not finite:
             raise ValueError("particles contain NaN or infinite values; remove or impute them")
         self.scale = max(extent, 1e-300)
+
+    def initial_energy(self) -> tuple:
+        """(energy, thermal energy) of the initial particles (Landau runs keep the first)."""
+        da = self.da
+        sq_mean, mean = da.compute((self.x0 * self.x0).sum(1).mean(), self.x0.mean(0))
+        return 0.5 * float(sq_mean), 0.5 * (float(sq_mean) - float(mean @ mean))
 
     def checked_extent(self, x):
         """(all finite?, the widest coordinate range max − min) of sharded particles, in one pass."""
@@ -196,14 +202,21 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
             group.attrs.clear()
             group.attrs["run_id"] = run_id
 
+    energy0 = run.initial_energy() if physics.kind == "landau" else None
+
     def original_order(x):
         inverse = np.empty_like(order)
         inverse[order] = np.arange(run.n)
         return x if np.array_equal(order, np.arange(run.n)) else x[inverse].rechunk(run.chunks)
 
     def record(x, t, fld):
+        values = run.diagnostics(x, fld)
+        broken = None if energy0 is None else energy_drift(values["energy"], *energy0)
+        if broken:
+            raise SolverDivergenceError(f"the state at t = {t:.6g} has {broken}; stopped at the last snapshot",
+                                        trajectory())
         times.append(t)
-        for k, v in run.diagnostics(x, fld).items():
+        for k, v in values.items():
             diags.setdefault(k, []).append(np.asarray(v, dtype=float))
         snap = original_order(x)
         if group is not None:

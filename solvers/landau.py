@@ -20,7 +20,7 @@ from scoreoracle.distributed import is_dask_array
 from scoreoracle.validation import check_positive_int
 
 from .cloud import CloudScores, check_particle_weights, weighted_moments
-from .collisions import BATCH_STREAM, COLLISIONS, RandomBatches, _collisions, check_collision_parameters
+from .collisions import BATCH_STREAM, COLLISIONS, RandomBatches, _collisions, check_collision_parameters, energy_drift
 from .run import ParticleProblem, RunOptions, check_particles, integrate, step_rng
 
 class LandauProblem(ParticleProblem):
@@ -57,12 +57,7 @@ class LandauProblem(ParticleProblem):
                 "entropy_production": field["entropy_production"]}
 
     def broken_invariant(self, diagnostics):
-        """The Landau equation conserves energy: a drift beyond half the thermal energy is no step error."""
-        drift = abs(float(diagnostics["energy"]) - self.energy)
-        if not drift <= 0.5 * self.thermal_energy:
-            return (f"an energy drift of {drift:.3g} (the Landau equation conserves energy; the initial thermal "
-                    f"energy is {self.thermal_energy:.3g})")
-        return None
+        return energy_drift(diagnostics["energy"], self.energy, self.thermal_energy)
 
     def fingerprint(self):
         return {"solver": "landau", **self.scores.fingerprint(), "gamma": self.gamma, "C": self.C,

@@ -124,6 +124,17 @@ def test_sharded_landau_run_is_scheduler_independent_and_conservative(client, tm
     np.testing.assert_array_equal(np.asarray(on_cluster.particles[0]), np.asarray(particles))
 
 
+def test_a_sharded_landau_run_that_breaks_energy_conservation_is_stopped(client):
+    """As local runs: Euler at dt = 5 multiplies the energy; the run stops at the last good snapshot."""
+    import solvers
+    particles, _, _ = landau_case(n=400, shards=2)
+    with pytest.raises(solvers.SolverDivergenceError, match="energy drift") as info:
+        solvers.simulate_landau(particles, scoreoracle.KDEOracle(), C=1.0, t_span=(0.0, 40.0), dt=5.0,
+                                method="euler", save_every=1, oracle_samples=400)
+    energy = info.value.trajectory.diagnostics["energy"]
+    assert abs(energy[-1] - energy[0]) <= 0.5 * energy[0]
+
+
 def test_one_shard_with_full_context_is_the_full_pair_sum_run(client):
     import solvers
     particles, v0, oracle = landau_case(n=300, shards=1)
