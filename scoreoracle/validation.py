@@ -117,9 +117,10 @@ def check_repeats(x: torch.Tensor, name: str = "samples") -> None:
     if piled >= REPEATS_WARNED * n:
         warnings.warn(f"{piled} of the {n} {name} sit on points that occur three or more times: the oracles assume "
                       "independent draws from a continuous density and read repeats as narrow peaks.  For MCMC "
-                      "output (a Metropolis chain repeats its state on every rejection) thin the chain; for it or "
-                      "a resample, pass the distinct rows with their counts as weights: u, c = np.unique(x, "
-                      "axis=0, return_counts=True); oracle.fit(u, weights=c)", RepeatedSamplesWarning,
+                      "output (a Metropolis chain repeats its state on every rejection) thin the chain, or pass the "
+                      "distinct rows with their counts as weights (u, c = np.unique(x, axis=0, return_counts=True); "
+                      "oracle.fit(u, weights=c): the counts' effective sample size (Σc)²/Σc² then stands for the "
+                      "chain's); for rounded data add uniform jitter within the rounding step", RepeatedSamplesWarning,
                       stacklevel=_caller_level())
 
 

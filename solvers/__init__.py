@@ -6,7 +6,7 @@ analytic oracle (:class:`solvers.exact.AnalyticFlowOracle`).
 """
 
 from .blob import BlobOracle
-from .fisher import Estimate, entropy, fisher_information, relative_fisher_information
+from .fisher import Estimate, ScoreCheckWarning, entropy, fisher_information, relative_fisher_information
 from .fokker_planck import simulate_fokker_planck
 from .collisions import landau_field
 from .landau import simulate_landau
@@ -16,4 +16,4 @@ from .trajectory import Trajectory
 
 __all__ = ["simulate_fokker_planck", "simulate_landau", "landau_field", "Trajectory", "RunOptions",
            "SolverDivergenceError", "BlobOracle", "sd_kde", "SDKDE", "fisher_information",
-           "relative_fisher_information", "entropy", "Estimate"]
+           "relative_fisher_information", "entropy", "Estimate", "ScoreCheckWarning"]

@@ -19,6 +19,8 @@ def check_oracle(oracle):
     """Refuse anything that is not a score oracle, naming what is missing."""
     if oracle is None:
         raise TypeError("oracle is None: pass a score oracle such as scoreoracle.load() or scoreoracle.KDEOracle()")
+    if isinstance(oracle, type):
+        raise TypeError(f"oracle is the class {oracle.__name__}: pass an instance, e.g. {oracle.__name__}()")
     if not (callable(getattr(oracle, "fit", None)) or callable(getattr(oracle, "at_time", None))):
         raise TypeError(f"oracle must be a score oracle (with fit(samples, weights=None) and score(samples, "
                         f"queries=None)), got {type(oracle).__name__}")

@@ -23,8 +23,11 @@ def sd_kde_bandwidth(samples: np.ndarray, weights: np.ndarray | None = None) -> 
     """h = c·σ̂·n_eff^(−1/(d+8)) with σ̂ = mean over axes of min(std, IQR/1.34) (the std alone on
     axes whose IQR is zero; quartiles by the inverted CDF, with or without weights); c = 0.4 (d = 1)
     or 0.65 (d ≥ 2), the constants of the SD-KDE authors' 1-D rule and 2-D experiments (Epstein et
-    al. 2025, arXiv:2504.19084).  weights (n,): any scale."""
+    al. 2025, arXiv:2504.19084).  samples (n, d) or (n,); weights (n,): non-negative, any scale."""
+    samples = check_sample_set(samples).detach().cpu().numpy()
     n, d = samples.shape
+    checked = check_weights(weights, n, d)
+    weights = None if checked is None else checked.numpy()
     # weights of any scale, rescaled to mean 1: uniform weights are then exactly 1 and, with one
     # quantile definition for both (numpy's weighted quantiles need the inverted CDF), give the
     # unweighted bandwidth

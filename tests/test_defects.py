@@ -231,6 +231,41 @@ def test_a_landau_run_that_breaks_energy_conservation_is_stopped():
     solvers.simulate_landau(v, KDEOracle(), gamma=0.0, C=1.0, t_span=(0.0, 1.0), dt=0.1)  # a sound run passes
 
 
+def test_estimators_refuse_what_cannot_answer_and_flag_a_score_that_fails_its_check():
+    """relative Fisher with an exact oracle returned exactly 0 (both scores the same law's);
+    entropy(x, None) and a class instead of an instance gave AttributeErrors; divergence="no"
+    computed it; intervals of a non-negative quantity went below 0; one gross outlier made the
+    Fisher estimate 1e-8 of the truth with a tight interval and no word."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 1))
+    law = scoreoracle.GaussianMixture(torch.ones(1), torch.zeros(1, 1), torch.eye(1)[None])
+    with pytest.raises(ValueError, match="ignores its samples"):
+        solvers.relative_fisher_information(x, x + 1, ExactOracle(law))
+    with pytest.raises(TypeError, match="oracle is None"):
+        solvers.entropy(x, None)
+    with pytest.raises(TypeError, match="pass an instance, e.g. KDEOracle()"):
+        solvers.fisher_information(x, KDEOracle)
+    with pytest.raises(TypeError, match="divergence must be True or False"):
+        solvers.fisher_information(x, KDEOracle(), divergence="no")
+    outlier = np.r_[x, [[1e5]]]
+    with pytest.warns(solvers.ScoreCheckWarning, match="disagree"):
+        est = solvers.fisher_information(outlier, scoreoracle.load())
+    assert est.ci_low >= 0.0 and est.value < 1e-3  # (the truth of the bulk is 1)
+
+
+def test_sd_kde_bandwidth_checks_its_input_like_sd_kde():
+    """NaN samples were reported as 'no spread'; 1-D arrays, lists and bad weights gave numpy errors."""
+    from solvers.sd_kde import sd_kde_bandwidth
+    x = np.random.default_rng(0).normal(size=100)
+    assert sd_kde_bandwidth(x) == sd_kde_bandwidth(x[:, None]) == sd_kde_bandwidth(x.tolist())
+    with pytest.raises(ValueError, match="NaN"):
+        sd_kde_bandwidth(np.where(np.arange(100) == 3, np.nan, x))
+    with pytest.raises(ValueError, match="weights must have shape"):
+        sd_kde_bandwidth(x, np.ones(99))
+    with pytest.raises(ValueError, match="non-negative"):
+        sd_kde_bandwidth(x, -np.ones(100))
+
+
 def test_a_translating_cold_beam_is_no_divergence():
     """The check measured |x| from the origin against the initial RMS radius: a cold beam moved
     by a uniform field (an exact translation) was stopped as 'an exploding state'."""
@@ -571,12 +606,12 @@ def test_a_reference_mixture_refuses_parameters_that_would_answer_wrongly(weight
 
 
 def test_an_estimate_reports_the_effective_sample_size_of_its_weights():
-    """``n`` was the number of rows: 1000 with only 7 of them weighted."""
+    """``n`` was the number of rows: 1000 with only 7 of them weighted (now the 7 that carry weight)."""
     g = scoreoracle.GaussianMixture(torch.ones(1), torch.zeros(1, 2), torch.eye(2)[None])
     x = g.sample(1000, torch.Generator().manual_seed(0)).numpy()
     w = np.r_[np.ones(7), np.zeros(993)]
     est = solvers.entropy(x, ExactOracle(g), weights=w)
-    assert est.n == 1000 and est.n_eff == pytest.approx(7.0)
+    assert est.n == 7 and est.n_eff == pytest.approx(7.0)
     assert solvers.entropy(x, ExactOracle(g)).n_eff == 1000
 
 
