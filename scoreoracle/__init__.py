@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from .contract import FittedOracle, FittedScoreOracle, Oracle, ScoreOracle  # noqa: E402
 from .distributions import GaussianMixture, Laplace, StudentT, random_gmm  # noqa: E402
 from .oracles import DiScoFormerOracle, ExactOracle, GaussianFitOracle, KDEOracle, PretrainedOracle, load  # noqa: E402
-from .validation import RepeatedSamplesWarning  # noqa: E402
+from .validation import OutlierWarning, RepeatedSamplesWarning  # noqa: E402
 from .weights import WeightsIntegrityError  # noqa: E402
 from .whitening import SingularSamplesError  # noqa: E402
 
@@ -32,4 +32,4 @@ __version__ = "0.2.0"
 
 __all__ = ["load", "ScoreOracle", "FittedScoreOracle", "Oracle", "FittedOracle", "DiScoFormerOracle", "PretrainedOracle",
            "KDEOracle", "ExactOracle", "GaussianFitOracle", "GaussianMixture", "Laplace", "StudentT",
-           "random_gmm", "SingularSamplesError", "RepeatedSamplesWarning", "WeightsIntegrityError", "__version__"]
+           "random_gmm", "SingularSamplesError", "RepeatedSamplesWarning", "OutlierWarning", "WeightsIntegrityError", "__version__"]

@@ -18,6 +18,10 @@ import torch
 REPEATS_WARNED = 0.01  # share of samples on points occurring 3+ times that draws a RepeatedSamplesWarning
 
 
+class OutlierWarning(UserWarning):
+    """A few far samples dominate the covariance the oracle whitens with, squeezing the bulk."""
+
+
 class RepeatedSamplesWarning(UserWarning):
     """Samples repeat one another exactly (MCMC output, rounded data): not independent draws of a
     continuous density, so an estimator reads the repeats as narrow peaks."""
@@ -121,10 +125,10 @@ def check_repeats(x: torch.Tensor, name: str = "samples") -> None:
                       "distinct rows with their counts as weights (u, c = np.unique(x, axis=0, return_counts=True); "
                       "oracle.fit(u, weights=c): the counts' effective sample size (Σc)²/Σc² then stands for the "
                       "chain's); for rounded data add uniform jitter within the rounding step", RepeatedSamplesWarning,
-                      stacklevel=_caller_level())
+                      stacklevel=caller_stacklevel())
 
 
-def _caller_level() -> int:
+def caller_stacklevel() -> int:
     """The ``stacklevel`` that points a warning at the first caller outside this library."""
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in ("scoreoracle", "solvers"):

@@ -248,7 +248,7 @@ def test_estimators_refuse_what_cannot_answer_and_flag_a_score_that_fails_its_ch
     with pytest.raises(TypeError, match="divergence must be True or False"):
         solvers.fisher_information(x, KDEOracle(), divergence="no")
     outlier = np.r_[x, [[1e5]]]
-    with pytest.warns(solvers.ScoreCheckWarning, match="disagree"):
+    with pytest.warns(solvers.ScoreCheckWarning, match="disagree"), pytest.warns(scoreoracle.OutlierWarning):
         est = solvers.fisher_information(outlier, scoreoracle.load())
     assert est.ci_low >= 0.0 and est.value < 1e-3  # (the truth of the bulk is 1)
 
@@ -264,6 +264,24 @@ def test_sd_kde_bandwidth_checks_its_input_like_sd_kde():
         sd_kde_bandwidth(x, np.ones(99))
     with pytest.raises(ValueError, match="non-negative"):
         sd_kde_bandwidth(x, -np.ones(100))
+
+
+def test_a_bulk_squeezed_by_outliers_is_flagged_at_fit():
+    """Cauchy samples or one point 1e3 σ out: the sample covariance squeezes the bulk and the
+    answers were off by orders of magnitude (entropy 9.2 for 2.5), silently."""
+    import warnings
+    rng = np.random.default_rng(0)
+    cauchy = rng.standard_cauchy(size=(600, 1))
+    outlier = np.r_[rng.normal(size=(600, 1)), [[1e3]]]
+    for x in (cauchy, outlier):
+        with pytest.warns(scoreoracle.OutlierWarning, match="median squared radius") as record:
+            scoreoracle.load().fit(x)
+        assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # tails the oracle was trained on, and no tails, pass
+        scoreoracle.load().fit(scoreoracle.StudentT(2.5, torch.zeros(3), torch.eye(3)).sample(4000, torch.Generator()
+                                                                                            .manual_seed(0)))
+        scoreoracle.load().fit(rng.normal(size=(1000, 3)))
 
 
 def test_a_translating_cold_beam_is_no_divergence():

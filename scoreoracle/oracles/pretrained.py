@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from ..contract import FittedOracle, Oracle
 from ..distributions import random_rotations
 from ..fingerprint import fingerprint
 from ..gaussian import standard_normal_log_density
-from ..validation import (check_dimension, check_positive_int, check_repeats, check_sample_set, check_samples,
-                          effective_sample_size, resolve_device)
+from ..validation import (OutlierWarning, caller_stacklevel, check_dimension, check_positive_int, check_repeats,
+                          check_sample_set, check_samples, effective_sample_size, resolve_device)
 from ..whitening import canonical_rotation, fit_whitening
 from .adaptation import adapt_core
 from .score_matching import MIN_HELD_OUT, Comparison, compare, held_out_split, score_matching_loss
@@ -192,6 +193,7 @@ class FittedDiScoFormer(FittedOracle):
             self.whitening = self.whitening.refined(x, w)  # (to round-off, not to κ(C)·round-off)
             self.whitening = self.whitening.rotated(canonical_rotation(self.whitening.apply(x), w))
         self.z64 = self.whitening.apply(x)
+        _warn_if_squeezed(self.z64, carries)
         radii = self.z64.norm(dim=-1)
         radii = radii if w is None else radii.masked_fill(~carries, 0)
         self.radius = radii.amax(-1, keepdim=True)  # (B, 1) the reach of the samples that carry weight
@@ -388,6 +390,26 @@ class PretrainedOracle(Oracle):
         if self.every_dimension:
             serves.append(f"{self.every_dimension} for every {'other ' if serves else ''}d")
         return f"PretrainedOracle({', '.join(serves)})"
+
+
+SQUEEZED = 0.01  # median squared whitened radius / d below which the bulk counts as squeezed
+
+
+def _warn_if_squeezed(z, carries) -> None:
+    """Warn when half the samples (B, n, d) that carry weight sit within a sliver of the whitened
+    centre: a few far samples (outliers, Cauchy-like tails) set the covariance (data without
+    outliers have a median squared radius near d; Student-t with ν ≥ 2.5, as trained on, ≥ 0.1 d)."""
+    d = z.shape[-1]
+    for b in range(z.shape[0]):
+        r2 = (z[b] * z[b]).sum(-1)
+        median = float((r2 if carries is None else r2[carries[b]]).median())
+        if median < SQUEEZED * d:
+            warnings.warn(f"half the samples lie within {median ** 0.5:.2g} whitened units of their centre (median "
+                          f"squared radius {median:.2g}, near d = {d} without outliers): a few far samples "
+                          "(outliers, or tails heavier than the oracle was trained on, e.g. Cauchy) set the "
+                          "covariance it whitens with, and its answers can be off by orders of magnitude; remove "
+                          "the outliers", OutlierWarning, stacklevel=caller_stacklevel())
+            return
 
 
 def _selection_reason(comparison: Comparison | None, other: str | None) -> str:
