@@ -284,6 +284,22 @@ def test_a_bulk_squeezed_by_outliers_is_flagged_at_fit():
         scoreoracle.load().fit(rng.normal(size=(1000, 3)))
 
 
+def test_sample_sets_below_a_checkpoints_training_sizes_go_to_the_all_dimension_core():
+    """The per-dimension checkpoints trained on n ≥ 128 and extrapolate badly below (d = 10,
+    n = 12: entropy −0.4 for a truth of 14.2; the all-d core 11.6); the router says so."""
+    oracle = scoreoracle.load()
+    assert oracle.checkpoint_for(10, 32) == "equivariant" and oracle.checkpoint_for(10, 128) == "d10"
+    assert oracle.checkpoint_for(10) == "d10" and "smaller sample sets" in repr(oracle)
+    rng = np.random.default_rng(0)
+    small, large = rng.normal(size=(40, 10)), rng.normal(size=(300, 10))
+    assert oracle.fit(small).source[0] == "equivariant" and oracle.fit(large).source[0] == "d10"
+    w = np.r_[np.ones(100), np.full(200, 1e-3)]  # 300 rows, n_eff ≈ 107: the all-d core
+    assert oracle.fit(large, weights=w).source[0] == "equivariant"
+    assert scoreoracle.load(10).fit(small).source[0] == "d10"  # a pinned dimension stays pinned
+    truth = 0.5 * 10 * np.log(2 * np.pi * np.e)
+    assert abs(solvers.entropy(rng.normal(size=(20, 10)), oracle).value - truth) < 3.0
+
+
 def test_a_translating_cold_beam_is_no_divergence():
     """The check measured |x| from the origin against the initial RMS radius: a cold beam moved
     by a uniform field (an exact translation) was stopped as 'an exploding state'."""
@@ -1172,11 +1188,11 @@ def test_select_says_why_it_kept_the_default():
     """With fewer than 30 held-out points select kept the default silently, even when the other
     checkpoint's loss was 5 standard errors lower."""
     oracle = scoreoracle.load()
-    x = scoreoracle.StudentT(2, torch.zeros(10), torch.eye(10)).sample(60, torch.Generator().manual_seed(0)).numpy()
-    report = oracle.select(x).selection
-    assert report.chosen == report.default and report.reason.startswith("too few held-out points to judge (15 < 30)")
+    x = scoreoracle.StudentT(2, torch.zeros(10), torch.eye(10)).sample(130, torch.Generator().manual_seed(0)).numpy()
+    report = oracle.select(x, held_out_fraction=0.1).selection  # (n ≥ 128: d10 is the default)
+    assert report.chosen == report.default and report.reason.startswith("too few held-out points to judge (13 < 30)")
     assert oracle.select(np.random.default_rng(0).normal(size=(100, 2))).selection.reason == \
-        "one checkpoint serves this dimension"
+        "one checkpoint serves samples of this dimension and size"
 
 
 def test_select_reason_agrees_with_the_choice_when_a_loss_is_not_finite():
