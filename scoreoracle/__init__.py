@@ -32,4 +32,5 @@ __version__ = "0.2.0"
 
 __all__ = ["load", "ScoreOracle", "FittedScoreOracle", "Oracle", "FittedOracle", "DiScoFormerOracle", "PretrainedOracle",
            "KDEOracle", "ExactOracle", "GaussianFitOracle", "GaussianMixture", "Laplace", "StudentT",
-           "random_gmm", "SingularSamplesError", "RepeatedSamplesWarning", "OutlierWarning", "WeightsIntegrityError", "__version__"]
+           "random_gmm", "SingularSamplesError", "RepeatedSamplesWarning", "OutlierWarning", "WeightsIntegrityError",
+           "__version__"]

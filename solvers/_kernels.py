@@ -132,8 +132,8 @@ def landau_velocity_batched(vt, st, m, batch_of, starts, kappa, gamma, delta2, C
     """Random-batch Landau velocity and entropy production: pair sums only inside each batch.
 
     The particles come gathered batch by batch: batch b holds particles ``starts[b]:starts[b+1]``
-    and particle p belongs to batch ``batch_of[p]``.  U_p = −C κ_b Σ_{q∈b} m_q w(z)(|z|² Δs − (z·Δs) z), with κ_b the batch's
-    rescaling (the same for every pair of a batch, so momentum is conserved exactly).  Returns
+    and particle p belongs to batch ``batch_of[p]``.  U_p = −C κ_b Σ_{q∈b} m_q w(z)(|z|² Δs − (z·Δs) z),
+    with κ_b the batch's rescaling (the same for every pair of a batch, so momentum is conserved exactly).  Returns
     U (n, d) and the per-particle entropy production.  Cost O(n · batch size).
     """
     d, n = vt.shape

@@ -83,7 +83,8 @@ def checked_output(values, shape, what):
         raise ValueError(f"the oracle returned {what} of shape {out.shape}, expected {shape}")
     bad = ~np.isfinite(out)
     if bad.any():
-        hint = "; it may not provide them (a score-only reference has no log-density)" if what == "log-densities" else ""
+        hint = ("; it may not provide them (a score-only reference has no log-density)" if what == "log-densities"
+                else "")
         raise ValueError(f"the oracle returned non-finite {what} ({int(bad.sum())} of {out.size} values NaN or "
                          f"infinite){hint}")
     return out

@@ -15,8 +15,8 @@ exact): the logit of token i for context point j in head a is
 
 a Gaussian kernel of precision β_ai > 0 (predicted from h_i around a rule-of-thumb bandwidth)
 centred at c_ai = z_i + τ_ai s_i (the token's position probed along its score estimate by a
-predicted τ_ai, zero at init), and log w_j the context weights (uniform by default; attention over a weighted set is attention over
-the multiset).  Each head returns its value average, its mean-shift vector β(μ − z_i)
+predicted τ_ai, zero at init), and log w_j the context weights (uniform by default; attention over
+a weighted set is attention over the multiset).  Each head returns its value average, its mean-shift vector β(μ − z_i)
 (μ = attention-weighted mean of z_j), the attention-weighted average of the context's score
 estimates, and its log kernel density.  The inner products of all these vectors with one another
 (divided by d) update h; a gated sum of them, with gates predicted from h, updates s.  Since

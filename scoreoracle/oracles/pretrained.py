@@ -204,7 +204,8 @@ class FittedDiScoFormer(FittedOracle):
         z_sorted = _along_samples(self.z64, order)
         w = None if w is None else torch.gather(w, -1, order)
         self.frames = oracle._frames(self.dim)
-        self.subsets = oracle._context_subsets(self.n, self.dim, None if w is None else torch.gather(carries, -1, order))
+        carries = None if w is None else torch.gather(carries, -1, order)
+        self.subsets = oracle._context_subsets(self.n, self.dim, carries)
         self.contexts = []
         with torch.no_grad():
             for subset in self.subsets:
@@ -379,8 +380,8 @@ class PretrainedOracle(Oracle):
         given the rest as context (at most ``max_context``); the all-dimension checkpoint is chosen
         only if its score-matching loss — the true score error up to a constant — is lower by
         more than two standard errors, judged on at least 30 held-out points (fewer keep the
-        default, unless its loss is not finite; ``.selection.reason`` says why) (heavy-tailed data, for instance, where the per-dimension
-        checkpoints, trained on Gaussian mixtures only, do badly).  The losses are those of the
+        default, unless its loss is not finite; ``.selection.reason`` says why) — heavy-tailed data,
+        for instance, where the per-dimension checkpoints, trained on Gaussian mixtures only, do badly.  The losses are those of the
         bare cores in whitened coordinates (the score error weighted by the samples' covariance;
         the whitening uses every sample, an O(1/n) leak shared by both), without frame averaging
         or ensembles.  Costs d backward passes per checkpoint on the held-out points: call it once

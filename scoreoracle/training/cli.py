@@ -30,7 +30,8 @@ def _add_dataclass_flags(parser, classes, skip=()):
     for name, owners in fields.items():
         f = owners[0][1]
         flag = "--" + name.replace("_", "-")
-        defaults = [" ".join(map(str, g.default)) if isinstance(g.default, tuple) else str(g.default) for _, g in owners]
+        defaults = [" ".join(map(str, g.default)) if isinstance(g.default, tuple) else str(g.default)
+                    for _, g in owners]
         default = defaults[0] if len(set(defaults)) == 1 else ", ".join(
             f"{default} ({cls.__name__.removesuffix('Config').lower()})" for (cls, _), default in zip(owners, defaults))
         if name in GROUPED_FLAGS:
@@ -104,7 +105,8 @@ def main(argv=None):
     p_train.add_argument("--no-progress", action="store_true")
     p_train.add_argument("--architecture", choices=sorted(configs), default="transformer", help="new runs")
     p_train.add_argument("--extend", nargs="+", default=None, metavar="FIELD=VALUE",
-                         help="with --resume: grow the stored architecture (depth, local_gaussian_iterations), keeping its function")
+                         help="with --resume: grow the stored architecture (depth, local_gaussian_iterations), "
+                              "keeping its function")
     p_train.add_argument("--dim", type=int, help="data dimension d (new per-dimension transformer runs)")
     _add_dataclass_flags(p_train, list(configs.values()), skip=MODEL_FLAGS_SKIPPED)
     _add_dataclass_flags(p_train, [TrainConfig])

@@ -21,9 +21,10 @@ EQUIVARIANT_EVAL_DIMS = (2, 3, 10, 32)
 def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32, default: bool = False,
                replace: bool = False) -> Path:
     """Write ``run_dir``'s latest checkpoint into the checkpoint folder ``out_dir``; returns the
-    weights path.  A checkpoint of the same name there is refused unless ``replace``.  The model card records configs, steps, seed, training time, the training log
-    (``metrics.jsonl``), its sessions and configuration changes (``sessions.jsonl``) and an
-    evaluation table on the GMM protocol of :mod:`.evaluation`."""
+    weights path.  A checkpoint of the same name there is refused unless ``replace``.  The model
+    card records configs, steps, seed, training time, the training log (``metrics.jsonl``), its
+    sessions and configuration changes (``sessions.jsonl``) and an evaluation table on the GMM
+    protocol of :mod:`.evaluation`."""
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoint.pt").is_file():
         raise FileNotFoundError(f"{run_dir} is not a training run folder: it holds no checkpoint.pt")

@@ -319,7 +319,8 @@ def train(run_dir, model_cfg=None, cfg: TrainConfig | None = None, *,
         model.config = replace(model.config, size_feature_max=largest)
     fixed_dim = getattr(model.config, "dim", None)
     if fixed_dim is None and not cfg.dim_groups:
-        raise ValueError("a dimension-free core needs dim_groups (--dim-groups lo hi weight …): the dimensions to train on")
+        raise ValueError("a dimension-free core needs dim_groups (--dim-groups lo hi weight …): the dimensions to "
+                         "train on")
     eval_dims = (fixed_dim,) if fixed_dim else (2, 10, 50)
     torch.set_num_threads(cfg.threads)
     (run_dir / "config.json").write_text(json.dumps(
