@@ -16,9 +16,9 @@ exact): the logit of token i for context point j in head a is
 a Gaussian kernel of precision β_ai > 0 (predicted from h_i around a rule-of-thumb bandwidth)
 centred at c_ai = z_i + τ_ai s_i (the token's position probed along its score estimate by a
 predicted τ_ai, zero at init), and log w_j the context weights (uniform by default; attention over
-a weighted set is attention over the multiset).  Each head returns its value average, its mean-shift vector β(μ − z_i)
-(μ = attention-weighted mean of z_j), the attention-weighted average of the context's score
-estimates, and its log kernel density.  The inner products of all these vectors with one another
+a weighted set is attention over the multiset).  Each head returns its value average, its
+mean-shift vector β(μ − z_i) (μ = attention-weighted mean of z_j), the attention-weighted average
+of the context's score estimates, and its log kernel density.  The inner products of all these vectors with one another
 (divided by d) update h; a gated sum of them, with gates predicted from h, updates s.  Since
 every vector is a combination of whitened points with invariant coefficients, the core is exactly
 equivariant to any orthogonal map of the whitened data, and d appears in no weight's shape.
@@ -310,8 +310,7 @@ class EquivariantCore(nn.Module):
         """Take the weights of ``smaller``, a core of this config but with fewer layers and/or no
         local-Gaussian head, so that this core computes exactly its function: the layers beyond
         ``smaller``'s are appended as the identity (their token updates, feed-forward outputs and
-        score gates zero) with zero log-density coefficients, the head's gate is zero.  Returns
-        the parameter names that ``smaller`` did not have."""
+        score gates zero) with zero log-density coefficients, the head's gate is zero."""
         old_depth, heads = smaller.config.depth, self.config.heads
         if old_depth > self.config.depth:
             raise ValueError(f"a core of depth {old_depth} cannot shrink to {self.config.depth}")
@@ -328,7 +327,6 @@ class EquivariantCore(nn.Module):
             for layer in self.layers[old_depth:]:
                 for p in (layer.update.weight, layer.update.bias, layer.ffn[2].weight, layer.ffn[2].bias):
                     p.zero_()
-        return [name for name in result.missing_keys if not name.startswith("head_log_density")]
 
     def _initial_state(self, z, n_eff: float):
         d = z.shape[-1]
