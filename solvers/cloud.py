@@ -59,6 +59,19 @@ def weighted_moments(x, w):
     return (x.mean(0) if w is None else w @ x), np.atleast_2d(np.cov(x.T, aweights=w, bias=True))
 
 
+def kinetic_energies(v, masses=None) -> tuple:
+    """(energy mean|v|²/2, thermal energy mean|v − v̄|²/2) of velocities v (n, d): numpy with
+    normalised masses (n,) or None, or a Dask array (equal masses; the mean, then one pass)."""
+    if hasattr(v, "compute"):
+        import dask
+        mean = v.mean(0).compute()
+        sq, spread = dask.compute((v * v).sum(1).mean(), ((v - mean) ** 2).sum(1).mean())
+        return 0.5 * float(sq), 0.5 * float(spread)
+    mean, cov = weighted_moments(v, masses)
+    thermal = 0.5 * float(np.trace(cov))
+    return thermal + 0.5 * float(mean @ mean), thermal
+
+
 class CloudScores:
     """Per-stage oracle scores of a (weighted) particle cloud, with the run's seeded subsets."""
 

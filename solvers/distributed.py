@@ -33,6 +33,7 @@ from scoreoracle.fingerprint import fingerprint
 from scoreoracle.whitening import SingularSamplesError
 
 from .cloud import check_oracle
+from .cloud import kinetic_energies
 from .collisions import RandomBatches, _collisions, energy_drift
 from .run import (STEPPERS, SolverDivergenceError, check_new_run_folder, check_oracle_samples, check_time_arguments,
                   drift_velocity, oracle_fingerprint, step_rng)
@@ -102,12 +103,6 @@ class DistributedRun:
         if not finite:
             raise ValueError("particles contain NaN or infinite values; remove or impute them")
         self.scale = max(extent, 1e-300)
-
-    def initial_energy(self) -> tuple:
-        """(energy, thermal energy) of the initial particles (Landau runs keep the first)."""
-        da = self.da
-        sq_mean, mean = da.compute((self.x0 * self.x0).sum(1).mean(), self.x0.mean(0))
-        return 0.5 * float(sq_mean), 0.5 * (float(sq_mean) - float(mean @ mean))
 
     def checked_extent(self, x):
         """(all finite?, the widest coordinate range max − min) of sharded particles, in one pass."""
@@ -202,7 +197,7 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
             group.attrs.clear()
             group.attrs["run_id"] = run_id
 
-    energy0 = run.initial_energy() if physics.kind == "landau" else None
+    energy0 = kinetic_energies(run.x0) if physics.kind == "landau" else None  # (energy, thermal energy)
 
     def original_order(x):
         inverse = np.empty_like(order)

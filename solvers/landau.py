@@ -14,24 +14,24 @@ particles (:mod:`solvers.collisions`), drawn once per step and shared by every s
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from scoreoracle.distributed import is_dask_array
 from scoreoracle.validation import check_positive_int
 
-from .cloud import CloudScores, check_particle_weights, weighted_moments
+from .cloud import CloudScores, check_particle_weights, kinetic_energies, weighted_moments
 from .collisions import BATCH_STREAM, COLLISIONS, RandomBatches, _collisions, check_collision_parameters, energy_drift
 from .run import ParticleProblem, RunOptions, check_particles, integrate, step_rng
 
 class LandauProblem(ParticleProblem):
     """The collision field; its kernel pass gives the velocity and the entropy production at once."""
 
-    def __init__(self, scores: CloudScores, gamma, C, delta, v0, batch_size: int | None = None):
+    def __init__(self, scores: CloudScores, gamma, C, delta, energies: tuple, batch_size: int | None = None):
         self.scores, self.gamma, self.C, self.delta = scores, gamma, C, delta
         self.batch_size, self.batches = batch_size, None
-        mean, cov = weighted_moments(v0, scores.weights)
-        self.thermal_energy = 0.5 * float(np.trace(cov))  # of the initial velocities
-        self.energy = self.thermal_energy + 0.5 * float(mean @ mean)
+        self.energy, self.thermal_energy = energies  # of the initial velocities
 
     def begin_step(self, step, t, v):
         self.scores.begin_step(step)
@@ -62,17 +62,6 @@ class LandauProblem(ParticleProblem):
     def fingerprint(self):
         return {"solver": "landau", **self.scores.fingerprint(), "gamma": self.gamma, "C": self.C,
                 "delta": self.delta, "batch_size": self.batch_size}
-
-
-def default_regularization(v0, gamma: float, masses=None) -> float:
-    """δ of a run that gives none: 0 for γ ≥ 0, else 1e-3 × the thermal speed √(mean|v − v̄|²) of
-    the initial velocities v0 (n, d) (numpy or Dask; mass-weighted with normalised ``masses`` (n,))."""
-    if gamma >= 0:
-        return 0.0
-    if masses is not None:
-        return 1e-3 * float(np.sqrt(np.trace(weighted_moments(v0, masses)[1])))
-    spread = (((v0 - v0.mean(0)) ** 2).sum(1).mean()) ** 0.5
-    return 1e-3 * float(spread.compute() if hasattr(spread, "compute") else spread)
 
 
 def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0), dt=0.01, method=None, *,
@@ -114,8 +103,10 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     if d < 2:
         raise ValueError("the Landau equation needs d ≥ 2 (its collision kernel vanishes in d = 1)")
     masses = None if distributed else check_particle_weights(weights, n, d)
-    gamma, C, delta = check_collision_parameters(
-        gamma, C, default_regularization(v0, float(gamma), masses) if regularization is None else regularization)
+    energies = None if distributed else kinetic_energies(v0, masses)  # (energy, thermal energy)
+    if regularization is None:  # γ < 0: 1e-3 × the initial thermal speed √(mean|v − v̄|²) (no units of its own)
+        regularization = 0.0 if float(gamma) >= 0 else 1e-3 * math.sqrt(2 * (energies or kinetic_energies(v0))[1])
+    gamma, C, delta = check_collision_parameters(gamma, C, regularization)
     if collisions not in COLLISIONS:
         raise ValueError(f"collisions must be one of {COLLISIONS}, got {collisions!r}")
     if collisions == "random_batch":
@@ -131,5 +122,5 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
         physics = ShardPhysics("landau", gamma, C, delta, batch_size, seed=options.seed)
         return simulate_distributed(v0, oracle, physics, options, t_span=t_span, dt=dt)
     scores = CloudScores(oracle, masses, options, n, d)
-    problem = LandauProblem(scores, gamma, C, delta, v0, batch_size)
+    problem = LandauProblem(scores, gamma, C, delta, energies, batch_size)
     return integrate(v0, problem, t_span=t_span, dt=dt, options=options, weights=scores.weights, desc="landau")
