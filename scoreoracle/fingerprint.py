@@ -1,6 +1,7 @@
 """Content fingerprints: a SHA-256 that changes whenever an object's content does and is stable
 across processes (no memory addresses).  Arrays and tensors count by their bytes, modules by
-their weights, functions by their code, names, constants, defaults, closures and the module-level
+their weights, settings and forward code, functions by their code, names, constants, defaults
+(keyword-only too), closures and the module-level
 values they read, other objects by their type and attributes.  Used to tell one run's setup
 (oracle, drift, options) from another's."""
 
@@ -21,10 +22,12 @@ def fingerprint(obj) -> str:
 
 def describe(obj, seen: set) -> str:
     """A canonical text of ``obj``'s content (``seen`` breaks reference cycles)."""
+    if isinstance(obj, np.generic):  # before float: np.float64 is one, and its repr changed in numpy 2
+        return repr(obj.item())
     if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
         return repr(obj)
-    if isinstance(obj, np.generic):
-        return repr(obj.item())
+    if isinstance(obj, np.ndarray) and obj.dtype == object:  # its bytes are pointers: describe the elements
+        return f"ndarray{obj.shape}object:" + describe(obj.tolist(), seen)
     if isinstance(obj, np.ndarray):
         return f"ndarray{obj.shape}{obj.dtype}:" + hashlib.sha256(np.ascontiguousarray(obj).tobytes()).hexdigest()
     if isinstance(obj, torch.Tensor):
@@ -49,8 +52,9 @@ def describe(obj, seen: set) -> str:
         return "numpy generator" + describe(obj.bit_generator.state, seen)
     if isinstance(obj, torch.Generator):
         return "torch generator" + describe(obj.get_state(), seen)
-    if isinstance(obj, torch.nn.Module):
-        public = {k: v for k, v in vars(obj).items() if not k.startswith("_") and k != "training"}
+    if isinstance(obj, torch.nn.Module):  # weights, each submodule's public attributes and its forward's code
+        public = {name: (type(m).forward, {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"})
+                  for name, m in obj.named_modules()}
         return f"module {type(obj).__qualname__}" + describe((dict(obj.state_dict()), public), seen)
     if isinstance(obj, functools.partial):
         return "partial" + describe((obj.func, obj.args, obj.keywords), seen)
@@ -69,7 +73,8 @@ def describe(obj, seen: set) -> str:
         module_globals = getattr(obj, "__globals__", {})
         used = {name: _global(module_globals[name], seen) for name in _names_read(code) if name in module_globals}
         return (f"function {getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}:" + code.co_code.hex()
-                + describe((code.co_consts, code.co_names, getattr(obj, "__defaults__", None), cells, used), seen))
+                + describe((code.co_consts, code.co_names, getattr(obj, "__defaults__", None),
+                                   getattr(obj, "__kwdefaults__", None), cells, used), seen))
     state = getattr(obj, "__dict__", None)
     if state is None:  # no attribute dictionary: describe how the object pickles
         try:

@@ -964,6 +964,38 @@ def test_fingerprints_tell_drifts_apart_by_the_names_and_globals_they_read(monke
     assert fingerprint(_drift_with_a_global_gain) != before
 
 
+def test_fingerprints_see_keyword_defaults_numpy_scalars_object_arrays_and_submodule_settings():
+    """Keyword-only defaults were not hashed (a drift with k = 2 resumed a k = 1 run); np.float64
+    hashed by its numpy-2 repr ("np.float64(1.5)"), unlike the float it equals; object arrays by
+    their pointers (another process, another hash); a submodule's settings not at all."""
+    from scoreoracle.fingerprint import fingerprint
+
+    def gain_one(x, t, *, k=1.0):
+        return -k * x
+
+    def gain_two(x, t, *, k=2.0):
+        return -k * x
+    gain_two.__qualname__ = gain_one.__qualname__
+    assert fingerprint(gain_one) != fingerprint(gain_two)
+    assert fingerprint(np.float64(1.5)) == fingerprint(1.5) == fingerprint(np.float32(1.5))
+    assert fingerprint(np.array([{"a": 1}], dtype=object)) == fingerprint(np.array([{"a": 1}], dtype=object))
+    assert fingerprint(np.array([{"a": 1}], dtype=object)) != fingerprint(np.array([{"a": 2}], dtype=object))
+
+    class Scale(torch.nn.Module):
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = factor
+
+        def forward(self, x):
+            return self.factor * x
+
+    def wrapped(factor):
+        top = torch.nn.Module()
+        top.inner = Scale(factor)
+        return top
+    assert fingerprint(wrapped(1.0)) == fingerprint(wrapped(1.0)) != fingerprint(wrapped(2.0))
+
+
 def test_a_new_run_refuses_a_folder_of_other_files_and_deletes_nothing(tmp_path, x2):
     (tmp_path / "snapshots").mkdir()
     (tmp_path / "snapshots" / "important.txt").write_text("mine")
