@@ -1,9 +1,8 @@
 """Content fingerprints: a SHA-256 that changes whenever an object's content does and is stable
 across processes (no memory addresses).  Arrays and tensors count by their bytes, modules by
 their weights, settings and forward code, functions by their code, names, constants, defaults
-(keyword-only too), closures and the module-level
-values they read, other objects by their type and attributes.  Used to tell one run's setup
-(oracle, drift, options) from another's."""
+(keyword-only too), closures and the module-level values they read, other objects by their type
+and attributes.  Used to tell one run's setup (oracle, drift, options) from another's."""
 
 from __future__ import annotations
 
