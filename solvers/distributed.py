@@ -23,6 +23,7 @@ Requires the optional extra ``scoreoracle[dask]`` (Dask and Zarr).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +58,15 @@ class ShardPhysics:
     seed: int = 0
 
 
-def shard_field(rows, fitted, physics: ShardPhysics, step: int, t: float, shard: int):
-    """Velocity (r, d), ‖score‖² (r, 1) and entropy production (r, 1) of one shard, as one block
-    (r, d + 2): a pure function of its arguments (a lost task is recomputed identically)."""
+def shard_field(rows, fitted, physics: ShardPhysics, step: int, t: float, shard: int, population: int):
+    """Velocity (r, d), ‖score‖² (r, 1) and entropy production (r, 1) of one shard of a population
+    of n particles, as one block (r, d + 2): a pure function of its arguments (a lost task is
+    recomputed identically).
+
+    Landau: the shard is a random batch of the population (the particles are reshuffled across
+    shards), so its pair sums are rescaled by κ = r(n − 1)/(n(r − 1)) — a pair shares a shard with
+    probability (r − 1)/(n − 1) — and estimate the full pair sums without bias whatever the shard
+    size; the entropy production column holds the shard's (rescaled) estimate on every row."""
     rows = np.asarray(rows, dtype=np.float64)
     s = np.asarray(fitted.score(rows), dtype=np.float64)
     ent = np.zeros(len(rows))
@@ -69,7 +76,10 @@ def shard_field(rows, fitted, physics: ShardPhysics, step: int, t: float, shard:
             rng = step_rng(physics.seed, step, SHARD_STREAM + shard)
             batches = RandomBatches.draw(rng, len(rows), physics.batch_size)
         velocity, ent_total = _collisions(rows, s, None, physics.gamma, physics.C, physics.delta, batches)
-        ent[:] = ent_total / len(rows)  # the shard's estimate, spread over its rows
+        r = len(rows)
+        kappa = r * (population - 1) / (population * (r - 1))
+        velocity *= kappa
+        ent[:] = kappa * ent_total
     else:
         velocity = -s @ physics.D.T
         if physics.drift is not None:
@@ -77,6 +87,12 @@ def shard_field(rows, fitted, physics: ShardPhysics, step: int, t: float, shard:
     with np.errstate(over="ignore"):
         s2 = (s * s).sum(1)
     return np.concatenate([velocity, s2[:, None], ent[:, None]], axis=1)
+
+
+def _block_digest(block) -> np.ndarray:
+    """(1, 1) uint64: the first 8 bytes of the SHA-256 of one block."""
+    digest = hashlib.sha256(np.ascontiguousarray(block).tobytes()).digest()
+    return np.array([[int.from_bytes(digest[:8], "little")]], dtype=np.uint64)
 
 
 class DistributedRun:
@@ -92,7 +108,10 @@ class DistributedRun:
             raise ValueError(f"particles must be a Dask array (n, d) with n ≥ d + 2, got shape {particles.shape}")
         self.n, self.d = particles.shape
         self.chunks = particles.rechunk({1: -1}).chunks
-        self.x0 = particles.rechunk(self.chunks).astype(np.float64)
+        if physics.kind == "landau" and min(self.chunks[0]) < 2:
+            raise ValueError(f"every shard needs at least 2 particles to collide, got row chunks {self.chunks[0]}; "
+                             "rechunk the particles")
+        self.x0 = particles.rechunk(self.chunks).astype(np.float64).persist()
         self.grid = check_time_arguments(t_span, dt)
         self.n_steps, self.h = self.grid.n_steps, self.grid.h
         self.save_every = options.save_every or max(1, self.n_steps // 100)
@@ -103,6 +122,13 @@ class DistributedRun:
         if not finite:
             raise ValueError("particles contain NaN or infinite values; remove or impute them")
         self.scale = max(extent, 1e-300)
+        self.content = self.digest(self.x0)
+
+    def digest(self, x) -> str:
+        """SHA-256 of the sharded array's bytes, block by block (Dask's name of an array read from
+        Zarr or HDF5 depends on the path, not on what the file holds)."""
+        blocks = x.map_blocks(_block_digest, chunks=((1,) * x.numblocks[0], (1,)), dtype=np.uint64)
+        return fingerprint(np.asarray(blocks.compute()))
 
     def checked_extent(self, x):
         """(all finite?, the widest coordinate range max − min) of sharded particles, in one pass."""
@@ -125,7 +151,8 @@ class DistributedRun:
         import dask
 
         node = shared(self.fitted(state, step, stage, t))
-        blocks = [self.da.from_delayed(dask.delayed(shard_field, pure=True)(block, node, self.physics, step, t, i),
+        blocks = [self.da.from_delayed(dask.delayed(shard_field, pure=True)(block, node, self.physics, step, t, i,
+                                                                             self.n),
                                        shape=(rows, self.d + 2), dtype=np.float64)
                   for i, (block, rows) in enumerate(zip(state.to_delayed().ravel(), state.chunks[0]))]
         return self.da.concatenate(blocks, axis=0)
@@ -152,7 +179,7 @@ class DistributedRun:
         centred = state - mean
         cov = ((centred.T @ centred) / self.n).compute()  # the empirical measure's, as local runs
         energy, m4, fisher, ent = da.compute(0.5 * sq.mean(), (sq * sq).mean(), fld[:, self.d].mean(),
-                                             fld[:, self.d + 1].sum() / len(state.chunks[0]))
+                                             fld[:, self.d + 1].mean())  # shards weighted by their sizes
         out = {"mean" if self.physics.kind != "landau" else "momentum": mean, "covariance": cov, "fisher": fisher}
         if self.physics.kind == "landau":
             out.update(energy=energy, fourth_moment=m4, entropy_production=ent)
@@ -168,11 +195,14 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
     run = DistributedRun(particles, oracle, physics, options, t_span, dt)
     run_id = fingerprint({"physics": physics, "oracle": oracle_fingerprint(oracle), "options": options.fingerprint(),
                           "t": (run.grid.t0, run.grid.t1, run.n_steps), "chunks": run.chunks,
-                          "particles": run.x0.name})  # Dask's token of the input (content-based for arrays)
+                          "particles": run.content})
     state, order, start = run.x0.persist(), np.arange(run.n), 0
     times, diags, snapshots = [], {}, []
     group = None
     if run.folder is not None:
+        if (run.folder / "run.json").exists():
+            raise ValueError(f"checkpoint {run.folder} holds a local run (particles given as a numpy array): "
+                             "continue it with numpy particles, or choose another folder")
         if run.folder.exists() and any(run.folder.iterdir()) and not (run.folder / "zarr.json").exists():
             raise ValueError(f"checkpoint {run.folder} is a non-empty folder that holds no run: choose an empty "
                              "or new folder (nothing there is deleted)")
@@ -262,6 +292,9 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
                 with contextlib.suppress(FloatingPointError, SingularSamplesError):  # the state itself may be bad
                     record(state, t, run.field(state, step, 0, t).persist())
             bar.close()
+            if not times:  # nothing computed at all: the input itself is the problem
+                raise exc if isinstance(exc, SingularSamplesError) else ValueError(f"the initial particles give {exc}")
+            save(step, state)
             what = (f"the final state (t = {t:.6g}) gives {exc}" if step == run.n_steps
                     else f"step {step + 1}/{run.n_steps} (t = {t:.6g}) produced {exc}")
             raise SolverDivergenceError(f"{what}; stopped at the last good state t = {t:.6g}", trajectory()) from None

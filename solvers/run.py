@@ -303,6 +303,9 @@ def _prepare_folder(folder: Path, run_id: str, options: RunOptions) -> bool:
     different run, a non-empty folder that holds no run (no run.json), and a new run over a
     saved one without ``overwrite`` are refused."""
     run_file = folder / "run.json"
+    if (folder / "zarr.json").exists():
+        raise ValueError(f"checkpoint {folder} holds a sharded run (particles given as a Dask array): continue it "
+                         "with the Dask array, or choose another folder")
     if folder.exists() and any(folder.iterdir()) and not run_file.exists():
         raise ValueError(f"checkpoint {folder} is a non-empty folder that holds no run: choose an empty "
                          "or new folder (nothing there is deleted)")

@@ -248,3 +248,94 @@ def test_trajectory_load_reads_a_sharded_runs_folder(client, tmp_path):
     np.testing.assert_array_equal(np.asarray(loaded.particles), np.asarray(run.particles))
     for name, values in run.diagnostics.items():
         np.testing.assert_array_equal(loaded.diagnostics[name], values)
+
+
+class _ExactGaussianScore:
+    """A fitted oracle stand-in: the score −x/σ² of N(0, diag(σ²)) (an anisotropic one: for an
+    isotropic Gaussian every Landau velocity vanishes)."""
+
+    variances = np.array([2.25, 0.25, 1.0])
+
+    def score(self, x):
+        return -x / self.variances
+
+
+def test_shard_velocities_and_entropy_production_estimate_the_full_pair_sums_whatever_the_shard_size():
+    """Shards had masses 1/r: on average a shard's velocity was (r − 1)n / (r(n − 1)) of the full
+    pair sum (0.76 for shards of 4 out of 60), so Landau runs relaxed slower with smaller chunks,
+    and the entropy production was a plain mean of the shard estimates (not weighted by size)."""
+    import solvers
+    from solvers.distributed import ShardPhysics, shard_field
+    n, r, partitions = 60, 4, 600
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(n, 3)) * np.sqrt(_ExactGaussianScore.variances)
+    full_u, full_ent = solvers.landau_field(v, _ExactGaussianScore().score(v))
+    physics = ShardPhysics("landau", gamma=0.0, C=1.0)
+    mean_u, mean_ent = np.zeros_like(v), 0.0
+    for _ in range(partitions):
+        perm = rng.permutation(n)
+        for shard, rows in enumerate(np.split(perm, n // r)):
+            block = shard_field(v[rows], _ExactGaussianScore(), physics, 0, 0.0, shard, n)
+            mean_u[rows] += block[:, :3] / partitions
+            mean_ent += block[:, 4].sum() / n / partitions  # the run's diagnostic: the mean over rows
+    ratio = (mean_u * full_u).sum() / (full_u * full_u).sum()
+    assert abs(ratio - 1) < 0.02  # was 0.76
+    assert abs(mean_ent / full_ent - 1) < 0.02
+    one_shard = shard_field(v, _ExactGaussianScore(), physics, 0, 0.0, 0, n)  # the whole population: exact
+    np.testing.assert_allclose(one_shard[:, :3], full_u, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(one_shard[:, 4], full_ent, rtol=1e-12)
+
+
+def test_a_sharded_run_diagnoses_entropy_production_with_shards_weighted_by_size(client):
+    import solvers
+    particles = np.random.default_rng(6).normal(size=(500, 2)) * [1.4, 0.6]
+    kw = dict(C=1.0, t_span=(0.0, 0.1), dt=0.1, oracle_samples=500, save_every=1)
+    sharded = solvers.simulate_landau(da.from_array(particles, chunks=((497, 3), 2)), scoreoracle.GaussianFitOracle(), **kw)
+    local = solvers.simulate_landau(particles, scoreoracle.GaussianFitOracle(), **kw)
+    # a shard of 3 is a noisy estimate, weighted 3/500 (it was weighted 1/2, like the 497 others)
+    np.testing.assert_allclose(sharded.diagnostics["entropy_production"][0], local.diagnostics["entropy_production"][0],
+                               rtol=0.05)
+    with pytest.raises(ValueError, match="at least 2 particles to collide"):
+        solvers.simulate_landau(da.from_array(particles, chunks=((499, 1), 2)), scoreoracle.GaussianFitOracle(), **kw)
+
+
+def test_a_sharded_run_failing_at_its_first_step_names_the_input_as_a_local_run_does(client):
+    """It raised "Need array(s) to stack" (an empty trajectory being assembled)."""
+    import solvers
+    line = np.random.default_rng(7).normal(size=(40, 1)) * [1.0, 2.0]
+    with pytest.raises(scoreoracle.SingularSamplesError):
+        solvers.simulate_fokker_planck(line, scoreoracle.GaussianFitOracle(), t_span=(0, 0.1), dt=0.05)
+    with pytest.raises(scoreoracle.SingularSamplesError):
+        solvers.simulate_fokker_planck(da.from_array(line, chunks=(20, 2)), scoreoracle.GaussianFitOracle(),
+                                       t_span=(0, 0.1), dt=0.05)
+
+
+def test_resume_compares_what_a_zarr_input_holds_not_its_path(client, tmp_path):
+    """Dask names an array read from Zarr by its path: rewriting the file and resuming continued the
+    old run with the old particles' energy as the conservation baseline."""
+    import solvers
+    x0 = np.random.default_rng(8).normal(size=(400, 2))
+    store = str(tmp_path / "particles.zarr")
+    da.from_array(x0, chunks=(100, 2)).to_zarr(store)
+    kw = dict(potential_gradient=lambda x: x, t_span=(0.0, 0.2), dt=0.1, checkpoint=tmp_path / "run")
+    solvers.simulate_fokker_planck(da.from_zarr(store), scoreoracle.GaussianFitOracle(), **kw)
+    solvers.simulate_fokker_planck(da.from_zarr(store), scoreoracle.GaussianFitOracle(), resume=True, **kw)  # same
+    da.from_array(2 * x0, chunks=(100, 2)).to_zarr(store, overwrite=True)
+    with pytest.raises(ValueError, match="different run"):
+        solvers.simulate_fokker_planck(da.from_zarr(store), scoreoracle.GaussianFitOracle(), resume=True, **kw)
+
+
+def test_a_run_folder_of_the_other_kind_is_named_as_such(client, tmp_path):
+    """A local run's folder was "a non-empty folder that holds no run" to a sharded run, and back."""
+    import solvers
+    x0 = np.random.default_rng(9).normal(size=(400, 2))
+    kw = dict(potential_gradient=lambda x: x, t_span=(0.0, 0.2), dt=0.1)
+    solvers.simulate_fokker_planck(x0, scoreoracle.GaussianFitOracle(), checkpoint=tmp_path / "local", **kw)
+    solvers.simulate_fokker_planck(da.from_array(x0, chunks=(100, 2)), scoreoracle.GaussianFitOracle(),
+                                   checkpoint=tmp_path / "sharded", **kw)
+    with pytest.raises(ValueError, match="holds a local run"):
+        solvers.simulate_fokker_planck(da.from_array(x0, chunks=(100, 2)), scoreoracle.GaussianFitOracle(),
+                                       checkpoint=tmp_path / "local", resume=True, **kw)
+    with pytest.raises(ValueError, match="holds a sharded run"):
+        solvers.simulate_fokker_planck(x0, scoreoracle.GaussianFitOracle(), checkpoint=tmp_path / "sharded",
+                                       resume=True, **kw)
