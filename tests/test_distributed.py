@@ -224,14 +224,17 @@ def test_a_sharded_run_refuses_a_drift_of_the_wrong_shape_as_a_local_run_does(cl
             _sharded(x0, drift=drift)
 
 
-def test_a_sharded_run_that_collapses_keeps_its_trajectory_and_bad_particles_are_named(client):
+def test_a_sharded_run_that_collapses_keeps_its_trajectory_and_bad_particles_are_named(client, tmp_path):
     """A collapse onto a line raised a bare SingularSamplesError (no trajectory); NaN particles a bare
-    FloatingPointError — the local run gives SolverDivergenceError and a message naming the rows."""
+    FloatingPointError — the local run gives SolverDivergenceError and a message naming the rows.
+    Its folder kept only the last periodic checkpoint's record (a local run saves the last good state)."""
     import solvers
     x0 = np.random.default_rng(4).normal(size=(400, 2))
     with pytest.raises(solvers.SolverDivergenceError) as info:
-        _sharded(x0, drift=lambda x, t: np.c_[0 * x[:, 0], -10 * x[:, 1]], diffusion=0, method="euler")
+        _sharded(x0, drift=lambda x, t: np.c_[0 * x[:, 0], -10 * x[:, 1]], diffusion=0, method="euler",
+                 checkpoint=tmp_path / "run", checkpoint_every=50)
     np.testing.assert_array_equal(info.value.trajectory.times, [0.0, 0.1])
+    np.testing.assert_array_equal(solvers.Trajectory.load(tmp_path / "run").times, [0.0, 0.1])
     x0[2] = np.nan
     with pytest.raises(ValueError, match="particles contain NaN"):
         _sharded(x0)
