@@ -161,3 +161,20 @@ def test_exported_weights_are_readable_like_any_file_written_here(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "core.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_replaced_checkpoint_drops_the_old_weights_flags_and_names_are_plain(tmp_path):
+    """Re-registering merged into the old manifest entry: the new weights inherited the old ones'
+    measured context_limit and 'retired' (so they never answered).  A name 'manifest' overwrote the
+    manifest with a model card; '../x' wrote outside the folder; `export .` named the files '.json'."""
+    register(random_core(2), "core", {"dim": 2}, tmp_path, default=True)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["core"].update(context_limit=64, retired=True)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    register(random_core(2, seed=1), "core", {"dim": 2}, tmp_path)
+    entry = json.loads((tmp_path / "manifest.json").read_text())["core"]
+    assert entry["default"] is True and "context_limit" not in entry and "retired" not in entry
+    for name in ("manifest", "../x", "", ".", "a/b", "-x"):
+        with pytest.raises(ValueError, match="plain file name"):
+            register(random_core(2), name, {"dim": 2}, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["core.json", "core.safetensors", "manifest.json"]

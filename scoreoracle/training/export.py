@@ -28,7 +28,7 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoint.pt").is_file():
         raise FileNotFoundError(f"{run_dir} is not a training run folder: it holds no checkpoint.pt")
-    name = name or run_dir.name
+    name = checkpoints.check_checkpoint_name(name or run_dir.resolve().name)
     if name in checkpoints.read_manifest(out_dir) and not replace:
         raise FileExistsError(f"{out_dir} already holds a checkpoint named {name!r}: pass --replace (replace=True) "
                               "to overwrite it, or export under another --name")
@@ -54,13 +54,7 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
         "training_sessions": _json_lines(sessions),
         "evaluation": evaluation_table(core, (dim,) if dim else EQUIVARIANT_EVAL_DIMS, n_gmms=eval_gmms),
     }
-    path = checkpoints.register(core, name, card, Path(out_dir))
-    if default:
-        manifest = checkpoints.read_manifest(out_dir)
-        for key, entry in manifest.items():
-            entry["default"] = key == name
-        (Path(out_dir) / checkpoints.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return path
+    return checkpoints.register(core, name, card, Path(out_dir), default=default)
 
 
 def data_family(families, modes) -> str:

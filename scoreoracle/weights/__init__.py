@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -43,17 +44,20 @@ def sha256(path: Path) -> str:
 
 def read_manifest(directory: Path | None = None) -> dict:
     """{name: entry} of a checkpoint folder (shipped by default); an entry holds "file", "sha256",
-    "architecture", "dim" (absent or "any" for an all-dimension core) and optionally
-    "context_limit", "retired" and "default"."""
+    "architecture", "dim" (null for an all-dimension core) and optionally "context_limit",
+    "retired" and "default"."""
     path = Path(directory or shipped_dir()) / MANIFEST
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def save_weights(core, path: Path) -> str:
-    """Write a core's weights, architecture tag and config to a safetensors file; returns its SHA-256."""
+    """Write a core's weights, architecture tag and config to a safetensors file (atomically: a
+    partial file never carries the name); returns its SHA-256."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in core.state_dict().items()}
-    save_file(tensors, str(path), metadata={"architecture": core.architecture,
-                                            "model_config": json.dumps(core.config.to_dict())})
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"architecture": core.architecture,
+                                           "model_config": json.dumps(core.config.to_dict())})
+    os.replace(tmp, path)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)  # as any file written here (safetensors writes 0600: unreadable to other users)
@@ -116,16 +120,38 @@ def model_card(name: str, directory: Path | None = None) -> dict:
     return json.loads(path.read_text())
 
 
-def register(core, name: str, card: dict, directory: Path) -> Path:
-    """Write ``core`` as checkpoint ``name`` into ``directory``: weights, model card, manifest entry."""
+def register(core, name: str, card: dict, directory: Path, default: bool = False) -> Path:
+    """Write ``core`` as checkpoint ``name`` into ``directory``: weights, model card, manifest entry
+    (with ``default``, the folder's default checkpoint).  Replacing a checkpoint keeps its "default"
+    flag and drops what belonged to the old weights ("context_limit", measured on them, and "retired")."""
+    check_checkpoint_name(name)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.safetensors"
     digest = save_weights(core, path)
     card = {**card, "name": name, "architecture": core.architecture, "sha256": digest}
-    (directory / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    _write_json(directory / f"{name}.json", card, sort_keys=False)
     manifest = read_manifest(directory)
-    manifest[name] = {**manifest.get(name, {}), "file": path.name, "dim": core.config.to_dict().get("dim"),
-                      "sha256": digest, "architecture": core.architecture}
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    kept = {k: v for k, v in manifest.get(name, {}).items() if k == "default"}
+    manifest[name] = {**kept, "file": path.name, "dim": core.config.to_dict().get("dim"), "sha256": digest,
+                      "architecture": core.architecture}
+    if default:
+        for key, entry in manifest.items():
+            entry["default"] = key == name
+    _write_json(directory / MANIFEST, manifest)
     return path
+
+
+def check_checkpoint_name(name: str) -> str:
+    """A checkpoint name is a plain file stem (letters, digits, '_', '.', '-'; not "manifest")."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or name == Path(MANIFEST).stem:
+        raise ValueError(f"checkpoint name {name!r} must be a plain file name (letters, digits, '_', '.', '-', "
+                         f"not starting with '.' or '-') other than {Path(MANIFEST).stem!r}")
+    return name
+
+
+def _write_json(path: Path, value, sort_keys: bool = True) -> None:
+    """Write JSON atomically (a temporary file renamed over ``path``)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2, sort_keys=sort_keys) + "\n")
+    os.replace(tmp, path)
