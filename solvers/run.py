@@ -77,7 +77,8 @@ class RunOptions:
     """How a particle run is stepped, recorded and made resumable (the physics aside).
 
     method : "euler", "heun" or "rk4".
-    save_every : steps between snapshots (default: about 100 snapshots); the end is always saved.
+    save_every : steps between snapshots (default ⌊n_steps / 100⌋, at least 1: 100–200 snapshots, every step
+        of runs under 200 steps); the end is always saved.
     checkpoint : a run folder: snapshots stream there and the state is saved every
         ``checkpoint_every`` steps; ``Trajectory.load(folder)`` reads it back.
     resume : continue the run saved in ``checkpoint`` (refused if it was a different run).

@@ -496,9 +496,11 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
 
     checkpoint : name of one checkpoint (``scoreoracle info`` lists them), used for every call;
         default: the folder's default checkpoint when it marks one, else a
-        :class:`PretrainedOracle` choosing by the samples' d (a dimension's own checkpoint where
-        there is one, the all-dimension checkpoint for every other d).
-    dim : pin the oracle to one dimension (for code that wants an error on any other d).
+        :class:`PretrainedOracle` choosing by the samples' d and size (a dimension's own checkpoint
+        where there is one, from its smallest training context on; the all-dimension checkpoint for
+        every other d and for smaller sample sets).
+    dim : pin the oracle to one dimension (for code that wants an error on any other d): that
+        dimension's checkpoint answers every sample size (no routing of small sets to the core).
     path : a checkpoint folder written by ``scoreoracle export`` (weights, model card and a
         manifest with SHA-256 hashes), instead of the checkpoints shipped with the package.
     context_limit : "auto" (default): each checkpoint's measured limit, the context size beyond which
