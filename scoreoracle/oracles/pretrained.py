@@ -154,7 +154,10 @@ class DiScoFormerOracle(Oracle):
         :func:`scoreoracle.oracles.adaptation.adapt_core` for the options and the guard that keeps
         the original weights unless adaptation lowers the held-out score-matching loss).  The
         returned oracle's ``adaptation`` attribute reports that loss before and after
-        (``.adaptation.held_out.reference`` / ``.candidate``)."""
+        (``.adaptation.held_out.reference`` / ``.candidate``).  The guard judges the bare core in
+        the whitened frame, as :meth:`PretrainedOracle.select` does: with ``rotations`` > 1 or
+        ``ensembles`` > 1 the returned oracle averages the adapted core over frames or context
+        subsets, an average of what was judged, not itself judged."""
         fitted = self.fit(samples)
         if fitted.batch is not None:
             raise ValueError("adapt takes one sample set (n, d), not a batch")
