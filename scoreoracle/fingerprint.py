@@ -14,6 +14,11 @@ import numpy as np
 import torch
 
 
+SCHEME = 2
+"""Version of the description rules: fingerprints made under different schemes are not comparable
+(a run saved under another scheme cannot be matched; runs store the scheme beside the fingerprint)."""
+
+
 def fingerprint(obj) -> str:
     """SHA-256 hex digest of ``obj``'s content."""
     return hashlib.sha256(describe(obj, set()).encode()).hexdigest()
@@ -52,7 +57,7 @@ def describe(obj, seen: set) -> str:
     if isinstance(obj, torch.Generator):
         return "torch generator" + describe(obj.get_state(), seen)
     if isinstance(obj, torch.nn.Module):  # weights, each submodule's public attributes and its forward's code
-        public = {name: (type(m).forward, {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"})
+        public = {name: (_forward(m), {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"})
                   for name, m in obj.named_modules()}
         return f"module {type(obj).__qualname__}" + describe((dict(obj.state_dict()), public), seen)
     if isinstance(obj, functools.partial):
@@ -84,6 +89,15 @@ def describe(obj, seen: set) -> str:
     parts = {"__call__": call} if call is not None and hasattr(call, "__code__") else {}
     parts.update(state)
     return f"{type(obj).__module__}.{type(obj).__qualname__}" + describe(parts, seen)
+
+
+def _forward(module: torch.nn.Module):
+    """What identifies a module's computation: its class's forward code for a user's module, the
+    class name for torch's and this library's (whose code changes between versions, not between runs)."""
+    cls = type(module)
+    if cls.__module__.split(".")[0] in ("torch", "scoreoracle"):
+        return f"{cls.__module__}.{cls.__qualname__}"
+    return cls.forward
 
 
 def _names_read(code: types.CodeType) -> list:

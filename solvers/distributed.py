@@ -8,8 +8,9 @@ Each stage of a step (Euler, Heun or RK4):
    Landau, random-batch collisions inside the shard (batches drawn from the step's seed and the
    shard's index), for Fokker–Planck, drift − D·score — in one pure task per shard.
 
-Every ``reshuffle_every`` steps the particles are permuted across shards (so batches mix the whole
-population); a particle's identity is tracked, and snapshots are stored in the original order.
+At the start and every ``reshuffle_every`` steps the particles are permuted across shards (so a
+shard is a random batch of the whole population, whatever the input's row order); a particle's
+identity is tracked, and snapshots are stored in the original order.
 Snapshots, the state and the run's record go to a Zarr folder (``checkpoint=``), and
 ``resume=True`` continues a run with the same fingerprint; every draw is a function of (seed,
 step), so a resumed run equals the uninterrupted one, and results do not depend on the scheduler
@@ -30,14 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from scoreoracle.distributed import shared
+from scoreoracle.fingerprint import SCHEME as FINGERPRINT_SCHEME
 from scoreoracle.fingerprint import fingerprint
 from scoreoracle.whitening import SingularSamplesError
 
 from .cloud import check_oracle
 from .cloud import kinetic_energies
 from .collisions import RandomBatches, _collisions, energy_drift
-from .run import (STEPPERS, SolverDivergenceError, check_new_run_folder, check_oracle_samples, check_time_arguments,
-                  drift_velocity, oracle_fingerprint, step_rng)
+from .run import (STEPPERS, SolverDivergenceError, check_new_run_folder, check_oracle_samples, check_same_run,
+                  check_time_arguments, drift_velocity, oracle_fingerprint, step_rng)
 from .trajectory import Trajectory, sharded_record
 
 DEFAULT_CONTEXT = 4096
@@ -107,33 +109,35 @@ class DistributedRun:
         if particles.ndim != 2 or particles.shape[0] < particles.shape[1] + 2:
             raise ValueError(f"particles must be a Dask array (n, d) with n ≥ d + 2, got shape {particles.shape}")
         self.n, self.d = particles.shape
-        self.chunks = particles.rechunk({1: -1}).chunks
-        if physics.kind == "landau" and min(self.chunks[0]) < 2:
-            raise ValueError(f"every shard needs at least 2 particles to collide, got row chunks {self.chunks[0]}; "
+        rows = tuple(r for r in particles.chunks[0] if r)  # empty blocks (left by filtering) carry nothing
+        if physics.kind == "landau" and min(rows) < 2:
+            raise ValueError(f"every shard needs at least 2 particles to collide, got row chunks {rows}; "
                              "rechunk the particles")
-        self.x0 = particles.rechunk(self.chunks).astype(np.float64).persist()
+        self.chunks = (rows, (self.d,))
+        self.x0 = particles.rechunk(self.chunks).astype(np.float64)
         self.grid = check_time_arguments(t_span, dt)
         self.n_steps, self.h = self.grid.n_steps, self.grid.h
         self.save_every = options.save_every or max(1, self.n_steps // 100)
         self.context = check_oracle_samples(options.oracle_samples, self.n, self.d) or min(self.n, DEFAULT_CONTEXT)
         self.reshuffle_every = options.reshuffle_every
         self.folder = None if options.checkpoint is None else Path(options.checkpoint)
-        finite, extent = self.checked_extent(self.x0)
+        # one pass over the input: finite?, extent, and the SHA-256 of its bytes block by block
+        # (Dask names an array read from Zarr or HDF5 by its path, not by what the file holds)
+        digests = self.x0.map_blocks(_block_digest, chunks=((1,) * self.x0.numblocks[0], (1,)), dtype=np.uint64)
+        (finite, extent), blocks = self.da.compute(self.extent_check(self.x0), digests)
         if not finite:
             raise ValueError("particles contain NaN or infinite values; remove or impute them")
         self.scale = max(extent, 1e-300)
-        self.content = self.digest(self.x0)
+        self.content = fingerprint(np.asarray(blocks))
 
-    def digest(self, x) -> str:
-        """SHA-256 of the sharded array's bytes, block by block (Dask's name of an array read from
-        Zarr or HDF5 depends on the path, not on what the file holds)."""
-        blocks = x.map_blocks(_block_digest, chunks=((1,) * x.numblocks[0], (1,)), dtype=np.uint64)
-        return fingerprint(np.asarray(blocks.compute()))
+    def extent_check(self, x):
+        """Lazy (all finite?, the widest coordinate range max − min) of sharded particles."""
+        return self.da.isfinite(x).all(), (x.max(0) - x.min(0)).max()
 
     def checked_extent(self, x):
         """(all finite?, the widest coordinate range max − min) of sharded particles, in one pass."""
-        finite, high, low = self.da.compute(self.da.isfinite(x).all(), x.max(0), x.min(0))
-        return bool(finite), float((high - low).max())
+        finite, extent = self.da.compute(*self.extent_check(x))
+        return bool(finite), float(extent)
 
     # --- one stage ---------------------------------------------------------------------------
     def fitted(self, state, step: int, stage: int, t: float):
@@ -210,8 +214,8 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
         stored = group.attrs.get("run_id")
         if stored is None and len(group.attrs) + len(list(group.keys())):
             raise ValueError(f"checkpoint {run.folder} holds a Zarr group that is not a run; choose another folder")
-        if options.resume and stored is not None and stored != run_id:
-            raise ValueError(f"checkpoint {run.folder} belongs to a different run; use another folder")
+        if options.resume and stored is not None:
+            check_same_run(run.folder, stored, group.attrs.get("fingerprint_scheme"), run_id)
         if options.resume and stored == run_id and "checkpoint" in group.attrs:
             saved = group.attrs["checkpoint"]  # written last: a consistent state, order and record
             start = int(saved["step"])
@@ -225,7 +229,7 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
                 if name in group:
                     del group[name]
             group.attrs.clear()
-            group.attrs["run_id"] = run_id
+            group.attrs.update(run_id=run_id, fingerprint_scheme=FINGERPRINT_SCHEME)
 
     energy0 = kinetic_energies(run.x0) if physics.kind == "landau" else None  # (energy, thermal energy)
 
@@ -272,7 +276,8 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
     bar = tqdm(total=run.n_steps, initial=start, disable=not options.progress, desc=f"{physics.kind} (dask)")
     for step in range(start, run.n_steps + 1):
         t = run.grid.time(step)
-        if step > 0 and step % run.reshuffle_every == 0 and step != start:
+        # permute at step 0 too (unless resuming there): the input's own row order may group particles
+        if len(run.chunks[0]) > 1 and step % run.reshuffle_every == 0 and (step != start or start == 0):
             perm = step_rng(physics.seed, step, SHUFFLE_STREAM).permutation(run.n)
             state, order = state[perm].rechunk(run.chunks).persist(), order[perm]
         due = step % run.save_every == 0 or step == run.n_steps
@@ -292,8 +297,8 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
                 with contextlib.suppress(FloatingPointError, SingularSamplesError):  # the state itself may be bad
                     record(state, t, run.field(state, step, 0, t).persist())
             bar.close()
-            if not times:  # nothing computed at all: the input itself is the problem
-                raise exc if isinstance(exc, SingularSamplesError) else ValueError(f"the initial particles give {exc}")
+            if not times:  # nothing computed at all: the input (particles, drift, oracle) is the problem
+                raise exc from None
             save(step, state)
             what = (f"the final state (t = {t:.6g}) gives {exc}" if step == run.n_steps
                     else f"step {step + 1}/{run.n_steps} (t = {t:.6g}) produced {exc}")

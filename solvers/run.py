@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scoreoracle.fingerprint import SCHEME as FINGERPRINT_SCHEME
 from scoreoracle.fingerprint import fingerprint
 from scoreoracle.validation import check_positive_float, check_positive_int, check_sample_set
 from scoreoracle.whitening import SingularSamplesError
@@ -299,6 +300,17 @@ def check_new_run_folder(folder: Path, holds_run: bool, options: RunOptions) -> 
                               "replace it (nothing was deleted)")
 
 
+def check_same_run(folder: Path, saved_id: str, saved_scheme: int | None, run_id: str) -> None:
+    """Resume only the run saved in ``folder``: its fingerprint (made under the same scheme) is ``run_id``."""
+    if saved_scheme != FINGERPRINT_SCHEME:
+        raise ValueError(f"checkpoint {folder} was saved by an older scoreoracle, whose run fingerprints are "
+                         "computed differently: this version cannot tell whether it is the same run, so it does "
+                         "not resume it; start the run again (overwrite=True) or use another folder")
+    if saved_id != run_id:
+        raise ValueError(f"checkpoint {folder} belongs to a different run (other particles, oracle, "
+                         "physics, time grid or options); use another folder")
+
+
 def _prepare_folder(folder: Path, run_id: str, options: RunOptions) -> bool:
     """Create the run folder before any work; True when resuming the same run.  Resuming a
     different run, a non-empty folder that holds no run (no run.json), and a new run over a
@@ -312,9 +324,8 @@ def _prepare_folder(folder: Path, run_id: str, options: RunOptions) -> bool:
                          "or new folder (nothing there is deleted)")
     folder.mkdir(parents=True, exist_ok=True)
     if options.resume and run_file.exists():
-        if json.loads(run_file.read_text())["fingerprint"] != run_id:
-            raise ValueError(f"checkpoint {folder} belongs to a different run (other particles, oracle, "
-                             "physics, time grid or options); use another folder")
+        saved = json.loads(run_file.read_text())
+        check_same_run(folder, saved["fingerprint"], saved.get("fingerprint_scheme"), run_id)
         (folder / "snapshots").mkdir(exist_ok=True)
         return True
     check_new_run_folder(folder, run_file.exists(), options)
@@ -323,7 +334,7 @@ def _prepare_folder(folder: Path, run_id: str, options: RunOptions) -> bool:
     if (folder / "snapshots").exists():
         shutil.rmtree(folder / "snapshots")
     (folder / "snapshots").mkdir()
-    _atomic_json(run_file, {"fingerprint": run_id})
+    _atomic_json(run_file, {"fingerprint": run_id, "fingerprint_scheme": FINGERPRINT_SCHEME})
     return False
 
 

@@ -994,6 +994,21 @@ def test_fingerprints_see_keyword_defaults_numpy_scalars_object_arrays_and_submo
         top.inner = Scale(factor)
         return top
     assert fingerprint(wrapped(1.0)) == fingerprint(wrapped(1.0)) != fingerprint(wrapped(2.0))
+    # torch's own modules count by name, not by their code (which changes with the torch version)
+    from scoreoracle.fingerprint import describe
+    assert torch.nn.Linear.forward.__code__.co_code.hex() not in describe(torch.nn.Linear(2, 2), set())
+
+
+def test_a_run_saved_under_other_fingerprint_rules_is_named_as_such_not_as_a_different_run(tmp_path, x2):
+    """Fingerprint rules change between versions; resuming such a run said "belongs to a different
+    run (other particles, oracle, …)" of the very same run."""
+    import json
+    kw = dict(potential_gradient=lambda x: x, t_span=(0.0, 0.2), dt=0.1, checkpoint=tmp_path / "run")
+    solvers.simulate_fokker_planck(x2, GaussianFitOracle(), **kw)
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"fingerprint": record["fingerprint"]}))
+    with pytest.raises(ValueError, match="saved by an older scoreoracle"):
+        solvers.simulate_fokker_planck(x2, GaussianFitOracle(), resume=True, **kw)
 
 
 def test_a_new_run_refuses_a_folder_of_other_files_and_deletes_nothing(tmp_path, x2):
