@@ -171,10 +171,24 @@ def test_a_replaced_checkpoint_drops_the_old_weights_flags_and_names_are_plain(t
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     manifest["core"].update(context_limit=64, retired=True)
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    register(random_core(2, seed=1), "core", {"dim": 2}, tmp_path)
+    with pytest.warns(UserWarning, match="context_limit .64, measured on the old weights. is dropped"):
+        register(random_core(2, seed=1), "core", {"dim": 2}, tmp_path)
     entry = json.loads((tmp_path / "manifest.json").read_text())["core"]
     assert entry["default"] is True and "context_limit" not in entry and "retired" not in entry
-    for name in ("manifest", "../x", "", ".", "a/b", "-x"):
+    for name in ("manifest", "Manifest", "../x", "", ".", "a/b", "-x"):
         with pytest.raises(ValueError, match="plain file name"):
             register(random_core(2), name, {"dim": 2}, tmp_path)
+    with pytest.raises(ValueError, match="only in case"):
+        register(random_core(2), "CORE", {"dim": 2}, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["core.json", "core.safetensors", "manifest.json"]
+
+
+def test_a_failed_re_export_leaves_the_checkpoint_as_it_was(tmp_path):
+    """The weights were replaced before the card and manifest were written: a failure in between left
+    new weights under the old hash (the checkpoint no longer loaded) and a stray temporary file."""
+    register(random_core(2), "core", {"dim": 2}, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(TypeError):
+        register(random_core(2, seed=1), "core", {"dim": 2, "note": object()}, tmp_path)  # a card JSON cannot hold
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    scoreoracle.load(checkpoint="core", path=tmp_path)

@@ -503,7 +503,8 @@ def load(dim: int | None = None, *, checkpoint: str | None = None, path=None, de
         where there is one, from its smallest training context on; the all-dimension checkpoint for
         every other d and for smaller sample sets).
     dim : pin the oracle to one dimension (for code that wants an error on any other d): that
-        dimension's checkpoint answers every sample size (no routing of small sets to the core).
+        dimension's checkpoint (or the folder's default one, when it marks one) answers every
+        sample size (no routing of small sets to the core).
     path : a checkpoint folder written by ``scoreoracle export`` (weights, model card and a
         manifest with SHA-256 hashes), instead of the checkpoints shipped with the package.
     context_limit : "auto" (default): each checkpoint's measured limit, the context size beyond which

@@ -8,6 +8,7 @@ passes it explicitly.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .. import weights as checkpoints
@@ -28,7 +29,8 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoint.pt").is_file():
         raise FileNotFoundError(f"{run_dir} is not a training run folder: it holds no checkpoint.pt")
-    name = checkpoints.check_checkpoint_name(name or run_dir.resolve().name)
+    name = checkpoints.check_checkpoint_name(name or Path(os.path.abspath(run_dir)).name,  # `export .` too
+                                             checkpoints.read_manifest(out_dir))
     if name in checkpoints.read_manifest(out_dir) and not replace:
         raise FileExistsError(f"{out_dir} already holds a checkpoint named {name!r}: pass --replace (replace=True) "
                               "to overwrite it, or export under another --name")

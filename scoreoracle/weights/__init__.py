@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -44,20 +45,17 @@ def sha256(path: Path) -> str:
 
 def read_manifest(directory: Path | None = None) -> dict:
     """{name: entry} of a checkpoint folder (shipped by default); an entry holds "file", "sha256",
-    "architecture", "dim" (null for an all-dimension core) and optionally "context_limit",
-    "retired" and "default"."""
+    "architecture", "dim" (null for an all-dimension core; absent or "any" in older manifests) and
+    optionally "context_limit", "retired" and "default"."""
     path = Path(directory or shipped_dir()) / MANIFEST
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def save_weights(core, path: Path) -> str:
-    """Write a core's weights, architecture tag and config to a safetensors file (atomically: a
-    partial file never carries the name); returns its SHA-256."""
+    """Write a core's weights, architecture tag and config to a safetensors file; returns its SHA-256."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in core.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"architecture": core.architecture,
-                                           "model_config": json.dumps(core.config.to_dict())})
-    os.replace(tmp, path)
+    save_file(tensors, str(path), metadata={"architecture": core.architecture,
+                                            "model_config": json.dumps(core.config.to_dict())})
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)  # as any file written here (safetensors writes 0600: unreadable to other users)
@@ -122,36 +120,51 @@ def model_card(name: str, directory: Path | None = None) -> dict:
 
 def register(core, name: str, card: dict, directory: Path, default: bool = False) -> Path:
     """Write ``core`` as checkpoint ``name`` into ``directory``: weights, model card, manifest entry
-    (with ``default``, the folder's default checkpoint).  Replacing a checkpoint keeps its "default"
-    flag and drops what belonged to the old weights ("context_limit", measured on them, and "retired")."""
-    check_checkpoint_name(name)
+    (with ``default``, the folder's default checkpoint).  All three are written to temporary files
+    first and renamed into place together, so a failure leaves the folder as it was.  Replacing a
+    checkpoint keeps its "default" flag and drops what belonged to the old weights ("retired", and
+    "context_limit", measured on them: a warning says so)."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.safetensors"
-    digest = save_weights(core, path)
-    card = {**card, "name": name, "architecture": core.architecture, "sha256": digest}
-    _write_json(directory / f"{name}.json", card, sort_keys=False)
     manifest = read_manifest(directory)
-    kept = {k: v for k, v in manifest.get(name, {}).items() if k == "default"}
-    manifest[name] = {**kept, "file": path.name, "dim": core.config.to_dict().get("dim"), "sha256": digest,
-                      "architecture": core.architecture}
-    if default:
-        for key, entry in manifest.items():
-            entry["default"] = key == name
-    _write_json(directory / MANIFEST, manifest)
-    return path
+    check_checkpoint_name(name, manifest)
+    directory.mkdir(parents=True, exist_ok=True)
+    old = manifest.get(name, {})
+    if "context_limit" in old:
+        warnings.warn(f"checkpoint {name!r} is replaced: its context_limit ({old['context_limit']}, measured on the "
+                      "old weights) is dropped, so context_limit='auto' uses every sample until the new weights' "
+                      "limit is measured and recorded", stacklevel=2)
+    final = {"weights": directory / f"{name}.safetensors", "card": directory / f"{name}.json",
+             "manifest": directory / MANIFEST}
+    staged = {key: path.with_name(path.name + ".tmp") for key, path in final.items()}
+    try:
+        digest = save_weights(core, staged["weights"])
+        manifest[name] = {**{k: v for k, v in old.items() if k == "default"}, "file": final["weights"].name,
+                          "dim": core.config.to_dict().get("dim"), "sha256": digest,
+                          "architecture": core.architecture}
+        if default:
+            for key, entry in manifest.items():
+                entry["default"] = key == name
+        card = {**card, "name": name, "architecture": core.architecture, "sha256": digest}
+        staged["card"].write_text(json.dumps(card, indent=2) + "\n")
+        staged["manifest"].write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        for key in ("weights", "card", "manifest"):  # the manifest last: it names what is valid
+            os.replace(staged[key], final[key])
+    finally:
+        for path in staged.values():
+            path.unlink(missing_ok=True)
+    return final["weights"]
 
 
-def check_checkpoint_name(name: str) -> str:
-    """A checkpoint name is a plain file stem (letters, digits, '_', '.', '-'; not "manifest")."""
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or name == Path(MANIFEST).stem:
+def check_checkpoint_name(name: str, manifest: dict | None = None) -> str:
+    """A checkpoint name is a plain file stem (letters, digits, '_', '.', '-'; not "manifest"),
+    distinct from the folder's other checkpoints' names also where file names ignore case."""
+    reserved = Path(MANIFEST).stem
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) \
+            or name.casefold() == reserved:
         raise ValueError(f"checkpoint name {name!r} must be a plain file name (letters, digits, '_', '.', '-', "
-                         f"not starting with '.' or '-') other than {Path(MANIFEST).stem!r}")
+                         f"not starting with '.' or '-') other than {reserved!r}")
+    clash = [other for other in manifest or {} if other != name and other.casefold() == name.casefold()]
+    if clash:
+        raise ValueError(f"checkpoint name {name!r} differs from the folder's {clash[0]!r} only in case: on "
+                         "case-insensitive file systems they are the same files; choose another name")
     return name
-
-
-def _write_json(path: Path, value, sort_keys: bool = True) -> None:
-    """Write JSON atomically (a temporary file renamed over ``path``)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, sort_keys=sort_keys) + "\n")
-    os.replace(tmp, path)
