@@ -80,7 +80,8 @@ def adapt_core(core, z, steps: int = 4, *, lr: float = 1e-4, max_queries: int = 
     before = score_matching_loss(adapted, context, held)
     if len(before) < MIN_HELD_OUT_TO_ADAPT:
         return core, _refused(f"too few held-out points to judge an adaptation ({len(before)} < "
-                              f"{MIN_HELD_OUT_TO_ADAPT}: more samples or a larger held_out_fraction)", before)
+                              f"{MIN_HELD_OUT_TO_ADAPT}: more samples, a larger held_out_fraction, or max_queries "
+                              f"(which caps them; now {max_queries}) of at least {MIN_HELD_OUT_TO_ADAPT})", before)
     adapted.train()
     opt = torch.optim.Adam(adapted.parameters(), lr=lr)
     for _ in range(steps):
