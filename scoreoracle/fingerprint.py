@@ -1,8 +1,8 @@
 """Content fingerprints: a SHA-256 that changes whenever an object's content does and is stable
 across processes (no memory addresses).  Arrays and tensors count by their bytes, modules by
-their weights, settings and forward code, functions by their code, names, constants, defaults
-(keyword-only too), closures and the module-level values they read, other objects by their type
-and attributes.  Used to tell one run's setup (oracle, drift, options) from another's."""
+their weights and every submodule's settings (and, for a user's own module classes, forward
+code), functions by their code, names, constants, defaults (keyword-only too), closures and the
+module-level values they read, other objects by their type and attributes.  Used to tell one run's setup (oracle, drift, options) from another's."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def describe(obj, seen: set) -> str:
         return "numpy generator" + describe(obj.bit_generator.state, seen)
     if isinstance(obj, torch.Generator):
         return "torch generator" + describe(obj.get_state(), seen)
-    if isinstance(obj, torch.nn.Module):  # weights, each submodule's public attributes and its forward's code
+    if isinstance(obj, torch.nn.Module):  # weights, each submodule's public attributes and computation
         public = {name: (_forward(m), {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"})
                   for name, m in obj.named_modules()}
         return f"module {type(obj).__qualname__}" + describe((dict(obj.state_dict()), public), seen)
