@@ -36,7 +36,6 @@ from scoreoracle.fingerprint import fingerprint
 from scoreoracle.whitening import SingularSamplesError
 
 from .cloud import check_oracle
-from .cloud import kinetic_energies
 from .collisions import RandomBatches, _collisions, energy_drift
 from .run import (STEPPERS, SolverDivergenceError, check_new_run_folder, check_oracle_samples, check_same_run,
                   check_time_arguments, drift_velocity, oracle_fingerprint, step_rng)
@@ -190,9 +189,10 @@ class DistributedRun:
         return out
 
 
-def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t_span, dt):
+def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t_span, dt, energies=None):
     """Run the sharded particle solver (see the module docstring); returns a Trajectory whose
-    ``particles`` is a Dask array (T, n, d) in the particles' original order."""
+    ``particles`` is a Dask array (T, n, d) in the particles' original order.  ``energies``: a Landau
+    run's initial (energy, thermal energy), the baseline of its energy-conservation check."""
     import dask.array as da
     import zarr
 
@@ -231,7 +231,7 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
             group.attrs.clear()
             group.attrs.update(run_id=run_id, fingerprint_scheme=FINGERPRINT_SCHEME)
 
-    energy0 = kinetic_energies(run.x0) if physics.kind == "landau" else None  # (energy, thermal energy)
+    energy0 = energies  # Landau: the initial (energy, thermal energy), checked against at every snapshot
 
     def original_order(x):
         inverse = np.empty_like(order)

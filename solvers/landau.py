@@ -103,9 +103,9 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
     if d < 2:
         raise ValueError("the Landau equation needs d ≥ 2 (its collision kernel vanishes in d = 1)")
     masses = None if distributed else check_particle_weights(weights, n, d)
-    energies = None if distributed else kinetic_energies(v0, masses)  # (energy, thermal energy)
+    energies = kinetic_energies(v0, masses)  # (energy, thermal energy) of the initial velocities
     if regularization is None:  # γ < 0: 1e-3 × the initial thermal speed √(mean|v − v̄|²) (no units of its own)
-        regularization = 0.0 if float(gamma) >= 0 else 1e-3 * math.sqrt(2 * (energies or kinetic_energies(v0))[1])
+        regularization = 0.0 if float(gamma) >= 0 else 1e-3 * math.sqrt(2 * energies[1])
     gamma, C, delta = check_collision_parameters(gamma, C, regularization)
     if collisions not in COLLISIONS:
         raise ValueError(f"collisions must be one of {COLLISIONS}, got {collisions!r}")
@@ -120,7 +120,7 @@ def simulate_landau(particles, oracle, gamma=0.0, C=1.0 / 24, t_span=(0.0, 1.0),
         if weights is not None:
             raise ValueError("weights are not supported for particles given as a Dask array")
         physics = ShardPhysics("landau", gamma, C, delta, batch_size, seed=options.seed)
-        return simulate_distributed(v0, oracle, physics, options, t_span=t_span, dt=dt)
+        return simulate_distributed(v0, oracle, physics, options, t_span=t_span, dt=dt, energies=energies)
     scores = CloudScores(oracle, masses, options, n, d)
     problem = LandauProblem(scores, gamma, C, delta, energies, batch_size)
     return integrate(v0, problem, t_span=t_span, dt=dt, options=options, weights=scores.weights, desc="landau")
