@@ -384,10 +384,10 @@ class PretrainedOracle(Oracle):
         only if its score-matching loss — the true score error up to a constant — is lower by
         more than two standard errors, judged on at least 30 held-out points (fewer keep the
         default, unless its loss is not finite; ``.selection.reason`` says why) — heavy-tailed data,
-        for instance, where the per-dimension checkpoints, trained on Gaussian mixtures only, do badly.  The losses are those of the
-        bare cores in whitened coordinates (the score error weighted by the samples' covariance;
-        the whitening uses every sample, an O(1/n) leak shared by both), without frame averaging
-        or ensembles.  Costs d backward passes per checkpoint on the held-out points: call it once
+        for instance, where the per-dimension checkpoints, trained on Gaussian mixtures only, do
+        badly.  The losses are those of the bare cores in whitened coordinates (the score error
+        weighted by the samples' covariance; the whitening uses every sample, an O(1/n) leak
+        shared by both), without frame averaging or ensembles.  Costs d backward passes per checkpoint on the held-out points: call it once
         per data set, then fit and query the returned oracle.  Its ``selection`` attribute reports
         the comparison.  Only the d-routing oracle of ``load()`` selects; ``load(dim)`` and
         ``load(checkpoint=…)`` are pinned to one checkpoint.
