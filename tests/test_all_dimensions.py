@@ -36,7 +36,7 @@ def test_load_answers_every_dimension(rng):
         x = rng.normal(size=(max(64, 2 * d), d))
         log_f, score = oracle.log_density_and_score(x, x[:5])
         assert log_f.shape == (5,) and score.shape == (5, d) and np.isfinite(score).all()
-        assert oracle.checkpoint_for(d) == (f"d{d}" if d in (1, 3, 10) else ALL_D)
+        assert oracle.checkpoint_for(d) == (f"d{d}" if d in (1, 3) else ALL_D)
         assert repr(oracle.fit(x)).endswith(f"checkpoint {oracle.checkpoint_for(d, len(x))!r}>")  # which answers
 
 

@@ -285,17 +285,17 @@ def test_a_bulk_squeezed_by_outliers_is_flagged_at_fit():
 
 
 def test_sample_sets_below_a_checkpoints_training_sizes_go_to_the_all_dimension_core():
-    """The per-dimension checkpoints trained on n ≥ 128 and extrapolate badly below (d = 10,
-    n = 12: entropy −0.4 for a truth of 14.2; the all-d core 11.6); the router says so."""
+    """The per-dimension checkpoints trained on n ≥ 128 and extrapolate badly below (the retired
+    d10, n = 12: entropy −0.4 for a truth of 14.2; the all-d core 11.6); the router says so."""
     oracle = scoreoracle.load()
-    assert oracle.checkpoint_for(10, 32) == "equivariant" and oracle.checkpoint_for(10, 128) == "d10"
-    assert oracle.checkpoint_for(10) == "d10" and "smaller sample sets" in repr(oracle)
+    assert oracle.checkpoint_for(3, 32) == "equivariant" and oracle.checkpoint_for(3, 128) == "d3"
+    assert oracle.checkpoint_for(3) == "d3" and "smaller sample sets" in repr(oracle)
     rng = np.random.default_rng(0)
-    small, large = rng.normal(size=(40, 10)), rng.normal(size=(300, 10))
-    assert oracle.fit(small).source[0] == "equivariant" and oracle.fit(large).source[0] == "d10"
+    small, large = rng.normal(size=(40, 3)), rng.normal(size=(300, 3))
+    assert oracle.fit(small).source[0] == "equivariant" and oracle.fit(large).source[0] == "d3"
     w = np.r_[np.ones(100), np.full(200, 1e-3)]  # 300 rows, n_eff ≈ 107: the all-d core
     assert oracle.fit(large, weights=w).source[0] == "equivariant"
-    assert scoreoracle.load(10).fit(small).source[0] == "d10"  # a pinned dimension stays pinned
+    assert scoreoracle.load(3).fit(small).source[0] == "d3"  # a pinned dimension stays pinned
     truth = 0.5 * 10 * np.log(2 * np.pi * np.e)
     assert abs(solvers.entropy(rng.normal(size=(20, 10)), oracle).value - truth) < 3.0
 
@@ -1235,8 +1235,8 @@ def test_select_says_why_it_kept_the_default():
     """With fewer than 30 held-out points select kept the default silently, even when the other
     checkpoint's loss was 5 standard errors lower."""
     oracle = scoreoracle.load()
-    x = scoreoracle.StudentT(2, torch.zeros(10), torch.eye(10)).sample(130, torch.Generator().manual_seed(0)).numpy()
-    report = oracle.select(x, held_out_fraction=0.1).selection  # (n ≥ 128: d10 is the default)
+    x = scoreoracle.StudentT(2, torch.zeros(3), torch.eye(3)).sample(130, torch.Generator().manual_seed(0)).numpy()
+    report = oracle.select(x, held_out_fraction=0.1).selection  # (n ≥ 128: d3 is the default)
     assert report.chosen == report.default and report.reason.startswith("too few held-out points to judge (13 < 30)")
     assert oracle.select(np.random.default_rng(0).normal(size=(100, 2))).selection.reason == \
         "one checkpoint serves samples of this dimension and size"

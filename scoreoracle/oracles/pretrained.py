@@ -291,8 +291,8 @@ class PretrainedOracle(Oracle):
     A dimension with its own checkpoint uses it; every other d uses the folder's all-dimension
     checkpoint when it has one (else it is refused) — and so do sample sets smaller than the
     smallest context a dimension's own checkpoint trained on (its model card's ``context_sizes``;
-    128 for the shipped ones), which it extrapolates to badly (d = 10, n = 32: relative score error
-    368 % against the all-dimension core's 108 %).  A checkpoint whose manifest entry says
+    128 for the shipped ones), which it extrapolates to badly (d = 3, n = 16: relative score error
+    115 % against the all-dimension core's 77 %).  A checkpoint whose manifest entry says
     ``"retired": true`` stays loadable by name but no longer answers: a retired per-dimension
     checkpoint hands its d to the all-dimension one, a retired all-dimension checkpoint makes way
     for its successor.  :meth:`checkpoint_for` says which serves a
