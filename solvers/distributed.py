@@ -231,8 +231,6 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
             group.attrs.clear()
             group.attrs.update(run_id=run_id, fingerprint_scheme=FINGERPRINT_SCHEME)
 
-    energy0 = energies  # Landau: the initial (energy, thermal energy), checked against at every snapshot
-
     def original_order(x):
         inverse = np.empty_like(order)
         inverse[order] = np.arange(run.n)
@@ -240,7 +238,7 @@ def simulate_distributed(particles, oracle, physics: ShardPhysics, options, *, t
 
     def record(x, t, fld):
         values = run.diagnostics(x, fld)
-        broken = None if energy0 is None else energy_drift(values["energy"], *energy0)
+        broken = None if energies is None else energy_drift(values["energy"], *energies)
         if broken:
             raise SolverDivergenceError(f"the state at t = {t:.6g} has {broken}; stopped at the last snapshot",
                                         trajectory())

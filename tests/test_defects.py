@@ -866,8 +866,7 @@ def test_heavy_tailed_queries_just_beyond_the_samples_keep_the_cores_answer(seed
     """Student-t (ν = 3) queries fall beyond the largest of 1024 samples (up to 2.5× its radius on
     these draws), where the core is still right and the Gaussian fit's linear score is not: fading
     into the fit from 1× the radius made the score MSE 0.94 on these draws (0.04 now)."""
-    from scoreoracle import StudentT
-    dist = StudentT(3, torch.zeros(2), torch.eye(2))
+    dist = scoreoracle.StudentT(3, torch.zeros(2), torch.eye(2))
     g = torch.Generator().manual_seed(seed)
     x, y = dist.sample(1024, g).numpy(), dist.sample(1024, g).numpy()
     truth = dist.score(torch.from_numpy(y)).numpy()
