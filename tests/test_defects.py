@@ -851,7 +851,7 @@ def test_samples_without_weight_far_away_do_not_turn_the_answer_to_nan(far_weigh
 @pytest.mark.parametrize("d", [2, 3, 5])
 def test_far_queries_get_a_decreasing_density_and_an_inward_score(d):
     """Beyond every sample a core extrapolates (the all-d core's log f̂ turned upward from ~6× the
-    samples' radius and its score outward from ~10×); the oracle fades into the Gaussian fit there."""
+    samples' radius and its score outward from ~10×); the oracle continues it as a power law from 1.5×."""
     x = np.random.default_rng(1).normal(size=(300, d))
     fitted = scoreoracle.load().fit(x)
     direction = np.ones(d) / np.sqrt(d)
@@ -861,16 +861,20 @@ def test_far_queries_get_a_decreasing_density_and_an_inward_score(d):
     assert (score @ direction < 0).all()
 
 
-@pytest.mark.parametrize("seed", [1, 3])
-def test_heavy_tailed_queries_just_beyond_the_samples_keep_the_cores_answer(seed):
-    """Student-t (ν = 3) queries fall beyond the largest of 1024 samples (up to 2.5× its radius on
-    these draws), where the core is still right and the Gaussian fit's linear score is not: fading
-    into the fit from 1× the radius made the score MSE 0.94 on these draws (0.04 now)."""
-    dist = scoreoracle.StudentT(3, torch.zeros(2), torch.eye(2))
+@pytest.mark.parametrize("d,n,seed", [(2, 1024, 1), (2, 1024, 3), (10, 256, 2), (10, 256, 3)])
+def test_heavy_tailed_queries_beyond_the_samples_get_a_heavy_tail(d, n, seed):
+    """Student-t (ν = 3) queries fall beyond the largest sample (2-D, n = 1024: up to 2.5× its
+    radius on these draws), where the Gaussian fit's linear score is wrong.  Fading into the fit
+    from 1× the radius made the 2-D score MSE 0.94; from 3× it still made the d = 10 one 3.3 / 1.7
+    and the log-density MSE 6745 / 884 on these draws (now ≤ 0.67 and ≤ 0.57)."""
+    dist = scoreoracle.StudentT(3, torch.zeros(d), torch.eye(d))
     g = torch.Generator().manual_seed(seed)
-    x, y = dist.sample(1024, g).numpy(), dist.sample(1024, g).numpy()
+    x, y = dist.sample(n, g).numpy(), dist.sample(1024, g).numpy()
+    log_f, score = scoreoracle.load().log_density_and_score(x, y)
     truth = dist.score(torch.from_numpy(y)).numpy()
-    assert ((scoreoracle.load().score(x, y) - truth) ** 2).sum(1).mean() < 0.1
+    true_log_f = dist.log_density(torch.from_numpy(y)).numpy()
+    assert ((score - truth) ** 2).sum(1).mean() < (0.1 if d == 2 else 1.0)
+    assert ((log_f - true_log_f) ** 2).mean() < 1.0
 
 
 def test_far_field_weight_is_one_within_reach_zero_beyond_and_smooth_between():
@@ -1066,17 +1070,19 @@ def test_an_explicit_method_is_never_overridden_by_the_options(x2):
 # --- defects found by trying the library as a new user (2026-11-26) ---------------------------------
 
 @pytest.mark.parametrize("checkpoint,d", [(None, 2), ("d3", 3)])
-def test_a_query_far_beyond_the_samples_gets_the_gaussian_fits_tail_not_nan(checkpoint, d):
+def test_a_query_far_beyond_the_samples_gets_a_power_law_tail_not_nan(checkpoint, d):
     """Queries ~1e10 whitened units out overflowed the float32 core to NaN, and the far-field weight 0
-    times NaN stayed NaN; the core now sees such points pulled in to the edge of its far field."""
+    times NaN stayed NaN; the core now sees such points pulled in to the edge of its far field.
+    Out there the answer is the power law log f(m + t·u) = c(u) + κ(u)·log t, κ ≤ −(d + 1)."""
     x = 1e-5 * np.random.default_rng(0).normal(size=(500, d))
-    q = np.zeros((2, d))
-    q[:, 0] = [1e5, -3e7]
+    direction = np.eye(d)[:1]
+    q = x.mean(0) + np.array([[1e5], [1e7], [-3e7]]) * direction
     oracle = scoreoracle.load(checkpoint=checkpoint)
     log_f, score = oracle.fit(x).log_density_and_score(q)
-    gauss_log_f, gauss_score = GaussianFitOracle().fit(x).log_density_and_score(q)
-    np.testing.assert_allclose(log_f, gauss_log_f, rtol=1e-12)
-    np.testing.assert_allclose(score, gauss_score, rtol=1e-12)
+    assert np.isfinite(log_f).all() and np.isfinite(score).all()
+    kappa = np.einsum("ik,ik->i", score, q - x.mean(0))  # s·(x − m) = s_z·z: whitening is affine
+    assert kappa[0] == pytest.approx(kappa[1], rel=1e-6) and kappa.max() <= -(d + 1) + 1e-9
+    assert log_f[1] - log_f[0] == pytest.approx(kappa[0] * np.log(100), rel=1e-6)
     queries = torch.tensor(q, requires_grad=True)
     oracle.fit(x).log_density(queries).sum().backward()
     assert torch.isfinite(queries.grad).all()
@@ -1191,8 +1197,9 @@ def test_a_drift_with_a_comprehension_or_nested_lambda_can_be_checkpointed():
 
 
 class _ConsistentCore(torch.nn.Module):
-    """A stand-in all-d core whose score is exactly the gradient of its log-density:
-    excess e(z) = a·Σ sin(z_k) over N(0, I), score −z + a·cos(z)."""
+    """A stand-in all-d core whose score is exactly the gradient of its log-density, and isotropic
+    (so is its power-law continuation): excess e(z) = a·sin(‖z‖²/8) over N(0, I), score
+    −z + a·cos(‖z‖²/8)·z/4."""
 
     architecture = "test"
 
@@ -1202,7 +1209,8 @@ class _ConsistentCore(torch.nn.Module):
         self.a = torch.nn.Parameter(torch.tensor(a, dtype=torch.float64), requires_grad=False)
 
     def decode(self, z, ctx=None, chunk_size=None):
-        return self.a * torch.sin(z).sum(-1), -z + self.a * torch.cos(z)
+        phase = (z * z).sum(-1) / 8
+        return self.a * torch.sin(phase), -z + (self.a * torch.cos(phase)).unsqueeze(-1) * z / 4
 
     def encode(self, z, log_weights=None, n_eff=None, chunk_size=None):
         return self.decode(z)
@@ -1213,7 +1221,8 @@ class _ConsistentCore(torch.nn.Module):
 
 def test_the_faded_score_is_the_gradient_of_the_faded_log_density():
     """Between 1× and 2× the samples' reach the log-density was faded with the weight w but the score
-    without the excess·∇w term: up to 3× off the slope of the returned log f (2-D Student-t)."""
+    without the excess·∇w term: up to 3× off the slope of the returned log f (2-D Student-t).  The
+    power-law continuation beyond is exactly consistent too when the core is isotropic."""
     x = np.random.default_rng(0).normal(size=(300, 2)) * [1.0, 3.0]
     fitted = DiScoFormerOracle(_ConsistentCore(), dtype=torch.float64).fit(x)
     reach = np.abs(x).max() * 3  # well into the band and beyond, along three rays
