@@ -52,13 +52,17 @@ def main(argv=None):
 
                     def err(o):
                         return float(((o.score(x, y) - truth) ** 2).sum(1).mean())
+                    by_checkpoint = {all_d.name: err(all_d)}  # each checkpoint's error, measured once
+                    default = oracle.checkpoint_for(d, n)
+                    if default not in by_checkpoint:
+                        by_checkpoint[default] = err(oracle)
                     errs["KDE (Scott)"].append(err(KDEOracle()))
-                    errs["all-d core"].append(err(all_d))
-                    errs["DiScoFormer"].append(err(oracle))
+                    errs["all-d core"].append(by_checkpoint[all_d.name])
+                    errs["DiScoFormer"].append(by_checkpoint[default])
                     selected = oracle.select(x, seed=seed)
                     compared += selected.selection.comparison is not None
                     core_chosen += selected.selection.chosen == all_d.name
-                    errs["selected"].append(err(selected))
+                    errs["selected"].append(by_checkpoint[selected.selection.chosen])
                     for steps in ADAPT_STEPS:
                         adapted = oracle.adapt(x, steps=steps, lr=args.lr, seed=seed)
                         kept[steps] += adapted.adaptation.kept
