@@ -284,6 +284,23 @@ def test_a_bulk_squeezed_by_outliers_is_flagged_at_fit():
         scoreoracle.load().fit(rng.normal(size=(1000, 3)))
 
 
+@pytest.mark.parametrize("d", [2, 10])
+def test_a_bulk_squeezed_in_one_direction_is_flagged_at_fit(d):
+    """One point 1e3 σ out, along an axis or obliquely, squeezes the bulk in that direction only:
+    the median squared radius stays near d and nothing was said."""
+    import warnings
+    rng = np.random.default_rng(0)
+    oblique = np.ones(d) / np.sqrt(d)
+    for direction in (np.eye(d)[0], oblique):
+        x = np.r_[rng.normal(size=(600, d)), 1e3 * direction[None]]
+        with pytest.warns(scoreoracle.OutlierWarning, match="along one direction"):
+            scoreoracle.load().fit(x)
+    far_apart = np.r_[rng.normal(size=(950, d)) + 20 * np.eye(d)[0], rng.normal(size=(50, d)) - 20 * np.eye(d)[0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a small far cluster of 5 % is data, not an outlier
+        scoreoracle.load().fit(far_apart)
+
+
 def test_sample_sets_below_a_checkpoints_training_sizes_go_to_the_all_dimension_core():
     """The per-dimension checkpoints trained on n ≥ 128 and extrapolate badly below (the retired
     d10, n = 12: entropy −0.4 for a truth of 14.2; the all-d core 11.6); the router says so."""

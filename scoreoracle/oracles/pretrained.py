@@ -469,20 +469,33 @@ class PretrainedOracle(Oracle):
         return f"PretrainedOracle({', '.join(serves)})"
 
 
-SQUEEZED = 0.01  # median squared whitened radius / d below which the bulk counts as squeezed
+SQUEEZED = 0.01
+"""Median squared whitened coordinate, along the bulk's narrowest direction or averaged over all d,
+below which the bulk counts as squeezed (0.45 for Gaussian data; Student-t with ν ≥ 2.5, as trained
+on, ≥ 0.1)."""
 
 
 def _warn_if_squeezed(z, carries) -> None:
     """Warn when half the samples (B, n, d) that carry weight sit within a sliver of the whitened
-    centre: a few far samples (outliers, Cauchy-like tails) set the covariance (data without
-    outliers have a median squared radius near d; Student-t with ν ≥ 2.5, as trained on, ≥ 0.1 d)."""
+    centre, in every direction or in one: a few far samples (outliers, Cauchy-like tails) set the
+    covariance.  The narrow direction is the least-spread axis of the inner half of the samples
+    (looked for with at least 8d samples)."""
     d = z.shape[-1]
     for b in range(z.shape[0]):
-        r2 = (z[b] * z[b]).sum(-1)
-        median = float((r2 if carries is None else r2[carries[b]]).median())
-        if median < SQUEEZED * d:
-            warnings.warn(f"half the samples lie within {median ** 0.5:.2g} whitened units of their centre (median "
-                          f"squared radius {median:.2g}, near d = {d} without outliers): a few far samples "
+        points = z[b] if carries is None else z[b][carries[b]]
+        r2 = (points * points).sum(-1)
+        median = float(r2.median())
+        bulk = points[r2 <= median]
+        along = math.inf  # a bulk of fewer than 4d points is thin in some direction by chance
+        if len(bulk) >= 4 * d:
+            narrowest = torch.linalg.eigh(bulk.T @ bulk)[1][:, 0]  # (d,) least second moment of the bulk
+            along = float(((points @ narrowest) ** 2).median())
+        if median < SQUEEZED * d or along < SQUEEZED:
+            where = (f"within {median ** 0.5:.2g} whitened units of their centre (median squared radius "
+                     f"{median:.2g}, near d = {d} without outliers)" if median < SQUEEZED * d else
+                     f"within {along ** 0.5:.2g} whitened units of their centre along one direction (median "
+                     f"squared coordinate {along:.2g}, near 0.45 without outliers)")
+            warnings.warn(f"half the samples lie {where}: a few far samples "
                           "(outliers, or tails heavier than the oracle was trained on, e.g. Cauchy) set the "
                           "covariance it whitens with, and its answers can be off by orders of magnitude; remove "
                           "the outliers", OutlierWarning, stacklevel=caller_stacklevel())
