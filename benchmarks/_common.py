@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +26,21 @@ def median_time(fn, repeats: int = 3, warmup: int = 1) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (VmHWM, Linux).  Not ru_maxrss: in a process
+    started by fork and exec it keeps the forked parent's high-water mark."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+
+def run_fresh(script: str, *args) -> dict:
+    """Run ``script`` (Python source that may import this module) in a fresh process with ``args``
+    as sys.argv[1:]; the JSON object it prints last."""
+    out = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=HERE,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def markdown_table(header, rows) -> str:

@@ -12,30 +12,26 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 
-from _common import machine_note, markdown_table, median_time, write_section
+from _common import machine_note, markdown_table, median_time, run_fresh, write_section
 
 RUN_SCRIPT = """
-import json, resource, sys, tempfile
+import json, sys, tempfile
 import numpy as np
+from _common import peak_rss_mb
 from solvers import simulate_fokker_planck
 from solvers.exact import AnalyticFlowOracle, ou_variance
 n, snapshots, streamed = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 x0 = np.random.default_rng(0).normal(size=(n, 3)) * np.sqrt(ou_variance(0.1, 0.1))
 oracle = AnalyticFlowOracle(lambda x, t: -x / ou_variance(t, 0.1))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_rss_mb()
 with tempfile.TemporaryDirectory() as folder:
     traj = simulate_fokker_planck(x0, oracle, potential_gradient=lambda x: x, t_span=(0.1, 1.1),
                                   dt=1.0 / snapshots, method="heun", save_every=1,
                                   checkpoint=folder if streamed else None)
     assert len(traj.times) == snapshots + 1
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"before_mb": before / 1024, "peak_mb": peak / 1024}))
+print(json.dumps({"before_mb": before, "peak_mb": peak_rss_mb()}))
 """
 
 
@@ -57,9 +53,7 @@ def streamed_rows(n=100_000):
     rows = []
     for streamed in (0, 1):
         for snapshots in (10, 100):
-            out = subprocess.run([sys.executable, "-c", RUN_SCRIPT, str(n), str(snapshots), str(streamed)],
-                                 capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r = run_fresh(RUN_SCRIPT, n, snapshots, streamed)
             rows.append(["streamed to a run folder" if streamed else "in memory", n, snapshots,
                          f"{r['peak_mb']:.0f}", f"{r['peak_mb'] - r['before_mb']:.0f}"])
     return rows

@@ -1,21 +1,19 @@
 """Scale: large sample sets, random-batch Landau up to 10⁶ particles, and Dask throughput.
 
-* ``context``: relative score error and time of the oracle at n = 2¹⁵ … 2¹⁷ (d = 2, 10; paper
-  Table 2 beyond training) for context limits and ensembles, against best-h KDE; the time of one
-  call with n = 2¹⁷ samples and 10³ queries against the closed-form KDE in the same run, and the
-  peak resident memory of each call (fresh subprocess per call).
+* ``context``: relative score error of the oracle at n = 2¹⁵ … 2¹⁷ (d = 2, 10; paper Table 2
+  beyond training) for context limits and ensembles, against best-h KDE.
+* ``calls``: the time of one call with n = 2¹⁷ samples and 10³ queries against the closed-form KDE
+  in the same run, and the peak resident memory of each call (fresh process per call).
 * ``landau``: seconds per Heun step of random-batch Landau (d = 3, Maxwell, batch 64), split into
   oracle calls and particle update, for n = 10³ … 10⁶ (oracle on a 4096-point context), and a
   log–log plot.
 * ``dask``: throughput of a fitted oracle on Dask query arrays with 1 and 2 local workers.
 
-    python benchmarks/scale.py [context] [landau] [dask]
+    python benchmarks/scale.py [context] [calls] [landau] [dask]
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import time
 
@@ -25,11 +23,12 @@ import torch
 import scoreoracle
 from scoreoracle.training.evaluation import evaluate_estimators
 
-from _common import OUT, machine_note, markdown_table, median_time, write_section
+from _common import OUT, machine_note, markdown_table, median_time, run_fresh, write_section
 
 CALL_SCRIPT = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np, scoreoracle
+from _common import peak_rss_mb
 kind, n, d, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rng = np.random.default_rng(0)
 x, q = rng.normal(size=(n, d)), rng.normal(size=(1000, d))
@@ -39,7 +38,7 @@ oracle.log_density_and_score(x[:2000], q[:10])  # warm-up
 start = time.perf_counter()
 oracle.log_density_and_score(x, q)
 elapsed = time.perf_counter() - start
-print(json.dumps({"seconds": elapsed, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"seconds": elapsed, "peak_mb": peak_rss_mb()}))
 """
 
 
@@ -58,18 +57,18 @@ def context_section(limits=(2048, 4096, 8192), sizes=(2 ** 15, 2 ** 16, 2 ** 17)
                 rows.append([d, n, name, f"{t[name]['rel_score']:.2f}", f"{best:.2f}",
                              f"{t[name]['logf_mse']:.3g}", f"{t['best-h kde']['logf_mse']:.3g}"])
                 print(rows[-1])
+    return rows
+
+
+def calls_section(limits=(2048, 4096, 8192)):
+    # (the exact n = 2¹⁷ context is not timed: O(n²), minutes — the reason for the limit)
     calls = []
-    for limit in ("none", *map(str, limits)):
-        for kind in ("oracle", "kde") if limit == "none" else ("oracle",):
-            if kind == "oracle" and limit == "none":
-                continue  # the exact n = 2¹⁷ context: O(n²), minutes — the reason for the limit
-            out = subprocess.run([sys.executable, "-c", CALL_SCRIPT, kind, str(2 ** 17), "2", limit],
-                                 capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            calls.append([("closed-form KDE" if kind == "kde" else f"oracle, context_limit={limit}"),
-                          f"{r['seconds']:.2f}", f"{r['peak_mb']:.0f}"])
-            print(calls[-1])
-    return rows, calls
+    for label, kind, limit in [("closed-form KDE", "kde", "none"),
+                               *((f"oracle, context_limit={k}", "oracle", str(k)) for k in limits)]:
+        r = run_fresh(CALL_SCRIPT, kind, 2 ** 17, 2, limit)
+        calls.append([label, f"{r['seconds']:.2f}", f"{r['peak_mb']:.0f}"])
+        print(calls[-1])
+    return calls
 
 
 def landau_section(sizes=(1_000, 10_000, 100_000, 1_000_000), batch=64, context=4096, d=3):
@@ -137,17 +136,19 @@ def dask_section(n=4000, m=400_000, d=3, chunk=20_000):
 
 
 def main(argv=None):
-    parts = set(argv if argv is not None else sys.argv[1:]) or {"context", "landau", "dask"}
+    parts = set(argv if argv is not None else sys.argv[1:]) or {"context", "calls", "landau", "dask"}
     torch.set_num_threads(2)
     if "context" in parts:
-        rows, calls = context_section()
         write_section("scale-context", "## Large sample sets: context limits\n\n"
                       f"Machine: {machine_note()}.  Paper Table 2 protocol beyond the training sizes (8 GMMs per "
                       "cell, 512 fresh queries each); every estimator on the same draws.\n\n"
                       + markdown_table(["d", "n", "oracle", "rel. score error %", "best-h KDE %", "log f MSE",
-                                        "log f MSE best-h"], rows)
-                      + "\n\nOne call, n = 2¹⁷ samples, 10³ queries, d = 2, each in a fresh process:\n\n"
-                      + markdown_table(["method", "seconds", "peak RSS MB"], calls))
+                                        "log f MSE best-h"], context_section()))
+    if "calls" in parts:
+        write_section("scale-calls", "## Large sample sets: one call\n\n"
+                      f"Machine: {machine_note()}.  One call, n = 2¹⁷ samples, 10³ queries, d = 2, each in a "
+                      "fresh process.\n\n"
+                      + markdown_table(["method", "seconds", "peak RSS MB"], calls_section()))
     if "landau" in parts:
         rows, run_seconds, drift = landau_section()
         landau_plot(rows)
