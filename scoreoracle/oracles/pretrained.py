@@ -62,7 +62,7 @@ def power_law_tail(z, log_f_edge, score_edge, edge):
     are continuous at the sphere — capped at −(d + 1): normalisable, pointing inward.  A Student-t's
     tail has this form (κ → −(ν + d)), a Gaussian's falls faster.  The score is the gradient of
     log f up to log(‖z‖/edge)·∇κ, exactly so when κ does not vary with direction.  Points inside
-    the sphere get the answer at themselves."""
+    the sphere (other sets of a batch) get finite values for the caller to weight out."""
     norm = z.norm(dim=-1, keepdim=True).clamp_min(edge)
     direction = z / norm
     radial = (score_edge * direction).sum(-1, keepdim=True)
