@@ -287,7 +287,7 @@ class FittedDiScoFormer(FittedOracle):
         z64 = self.whitening.apply(q if self.batch is not None else q.unsqueeze(0))
         # the core never sees points beyond the far field, where its weight is 0: those are pulled
         # in to its edge (a query 1e10 out would overflow the core to NaN, and 0 · NaN is NaN)
-        outer, inner = (bound * self.radius.unsqueeze(-1) for bound in reversed(FAR_FIELD))  # (B, 1, 1)
+        inner, outer = (bound * self.radius.unsqueeze(-1) for bound in FAR_FIELD)  # (B, 1, 1)
         norm = z64.norm(dim=-1, keepdim=True)
         pulled_in = z64 * (outer / norm.clamp_min(outer))
         columns = (norm > inner).any(0)[:, 0]  # queries beyond the inner edge in some set
@@ -490,16 +490,19 @@ def _warn_if_squeezed(z, carries) -> None:
         if len(bulk) >= 4 * d:
             narrowest = torch.linalg.eigh(bulk.T @ bulk)[1][:, 0]  # (d,) least second moment of the bulk
             along = float(((points @ narrowest) ** 2).median())
-        if median < SQUEEZED * d or along < SQUEEZED:
+        if median < SQUEEZED * d:
             where = (f"within {median ** 0.5:.2g} whitened units of their centre (median squared radius "
-                     f"{median:.2g}, near d = {d} without outliers)" if median < SQUEEZED * d else
-                     f"within {along ** 0.5:.2g} whitened units of their centre along one direction (median "
+                     f"{median:.2g}, near d = {d} without outliers)")
+        elif along < SQUEEZED:
+            where = (f"within {along ** 0.5:.2g} whitened units of their centre along one direction (median "
                      f"squared coordinate {along:.2g}, near 0.45 without outliers)")
-            warnings.warn(f"half the samples lie {where}: a few far samples "
-                          "(outliers, or tails heavier than the oracle was trained on, e.g. Cauchy) set the "
-                          "covariance it whitens with, and its answers can be off by orders of magnitude; remove "
-                          "the outliers", OutlierWarning, stacklevel=caller_stacklevel())
-            return
+        else:
+            continue
+        warnings.warn(f"half the samples lie {where}: a few far samples "
+                      "(outliers, or tails heavier than the oracle was trained on, e.g. Cauchy) set the "
+                      "covariance it whitens with, and its answers can be off by orders of magnitude; remove "
+                      "the outliers", OutlierWarning, stacklevel=caller_stacklevel())
+        return
 
 
 def _selection_reason(comparison: Comparison | None, other: str | None) -> str:
