@@ -8,9 +8,17 @@ call on anything:
 * memory is bounded like inference: the context is a seeded random subset of at most
   ``max_context`` samples (the loss needs double backward through the attention, O(context²));
 * some samples are held out of the context; the adapted core is kept only if it lowers their
-  score-matching loss by more than two standard errors (:mod:`.score_matching`: an estimate of
-  the true score error, which the consistency loss — lowered by construction — is not), judged on
-  at least ``MIN_HELD_OUT_TO_ADAPT`` points;
+  score-matching loss (an estimate of the true score error, which the consistency loss — lowered
+  by construction — is not) in the mean and significantly in the bulk: the 10 %-trimmed mean of
+  the per-point differences must lie below −2 standard errors
+  (:attr:`.score_matching.Comparison.better_in_the_bulk`), judged on at least
+  ``MIN_HELD_OUT_TO_ADAPT`` points.  An adapted copy moves the answer at every point a little; on
+  heavy-tailed data a few tail points turn the mean difference and its standard error into noise.
+  Chosen on the paper's Laplace / Student-t cases (d = 2, 5, 10, seeds 0–5), checked on seeds
+  6–13 (n ≤ 1024, 4 and 8 steps: 22 cells, 176 adaptations): the two-standard-error test on the
+  mean kept 22 copies, 2 of them worse than the original, and lowered the true score error by
+  1.9 % on average; this rule kept 35, 1 worse (+0.3 % in its cell), −3.6 % (keeping every copy
+  whose held-out mean fell: 97, 21 worse);
 * a non-finite loss or weight at any step returns the original core.
 """
 
@@ -35,7 +43,7 @@ MIN_HELD_OUT_TO_ADAPT = 64
 class AdaptationReport:
     """Whether the adapted copy was kept and why, with the held-out score-matching comparison
     behind the choice (whitened coordinates; reference = the original core, candidate = the
-    adapted one; candidate and standard error NaN when training was refused or failed)."""
+    adapted one; candidate and standard errors NaN when training was refused or failed)."""
 
     kept: bool
     reason: str
@@ -94,7 +102,8 @@ def adapt_core(core, z, steps: int = 4, *, lr: float = 1e-4, max_queries: int = 
         if not all(bool(torch.isfinite(p).all()) for p in adapted.parameters()):
             return core, _refused("non-finite weights (lr too large?)", before)
     result = compare(before, score_matching_loss(adapted.eval(), context, held))
-    if not result.better:
-        return core, AdaptationReport(False, "held-out score-matching loss did not fall significantly", result)
+    if not result.better_in_the_bulk:
+        return core, AdaptationReport(False, "held-out score-matching loss did not fall significantly in the bulk",
+                                      result)
     return adapted.to(original_dtype).requires_grad_(False), AdaptationReport(True, "held-out score-matching loss fell",
                                                                                result)
