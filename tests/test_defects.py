@@ -1274,7 +1274,7 @@ def test_select_says_why_it_kept_the_default():
     checkpoint's loss was 5 standard errors lower."""
     oracle = scoreoracle.load()
     x = scoreoracle.StudentT(2, torch.zeros(3), torch.eye(3)).sample(130, torch.Generator().manual_seed(0)).numpy()
-    report = oracle.select(x, held_out_fraction=0.1).selection  # (n ≥ 128: d3 is the default)
+    report = oracle.select(x, max_held_out=13).selection  # (n ≥ 128: d3 is the default)
     assert report.chosen == report.default and report.reason.startswith("too few held-out points to judge (13 < 30)")
     assert oracle.select(np.random.default_rng(0).normal(size=(100, 2))).selection.reason == \
         "one checkpoint serves samples of this dimension and size"

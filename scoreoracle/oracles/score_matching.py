@@ -55,6 +55,37 @@ def held_out_split(z, held_out_fraction: float, max_held_out: int, max_context: 
     return z[order[:n_held]].unsqueeze(0), z[order[n_held:][:max_context]].unsqueeze(0)
 
 
+def cross_fitted_losses(cores, z, folds: int, max_held_out: int, max_context: int, seed: int):
+    """Each core's score-matching loss at up to ``max_held_out`` of the whitened samples z (n, d),
+    every point scored given a context that leaves it out.  The first min(n, max_held_out) points
+    of a seeded permutation are dealt into ``folds`` folds; a fold is scored given the other
+    samples (a seeded subset of at most ``max_context`` of them).  Returns one (m,) tensor per core,
+    the points in the same order for every core.  For cores that are not trained on z: every
+    sample counts, where one held-out split scores only a fraction of them."""
+    folds = check_positive_int(folds, "folds")
+    if folds < 2:
+        raise ValueError(f"cross-fitting needs at least 2 folds, got {folds}")
+    max_held_out = check_positive_int(max_held_out, "max_held_out")
+    max_context = check_positive_int(max_context, "max_context")
+    n = z.shape[0]
+    if n < folds:
+        raise ValueError(f"cross-fitting with {folds} folds needs at least {folds} samples, got {n}")
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=g).to(z.device)
+    held = order[:min(n, max_held_out)]
+    losses = [[] for _ in cores]
+    for k in range(min(folds, len(held))):
+        fold = held[k::folds]
+        outside = torch.ones(n, dtype=torch.bool, device=z.device)
+        outside[fold] = False
+        context = outside.nonzero().flatten()
+        if len(context) > max_context:
+            context = context[torch.randperm(len(context), generator=g)[:max_context].to(z.device)]
+        for core, core_losses in zip(cores, losses):
+            core_losses.append(score_matching_loss(core, z[context].unsqueeze(0), z[fold].unsqueeze(0)))
+    return [torch.cat(core_losses) for core_losses in losses]
+
+
 # Fraction of the per-point loss differences trimmed at each end for the bulk test.
 TRIM = 0.1
 
