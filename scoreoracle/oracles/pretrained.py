@@ -443,10 +443,10 @@ class PretrainedOracle(Oracle):
         8/8.  The losses are those of the bare cores in whitened coordinates (the score error
         weighted by the samples' covariance; the whitening uses every sample, an O(1/n) leak
         shared by both), without frame averaging or ensembles.  Costs ``folds`` encodings and d
-        backward passes per checkpoint on the held-out points: call it once per data set, then fit and query the
-        returned oracle.  Its ``selection`` attribute reports the comparison.  Only the d-routing
-        oracle of ``load()`` selects; ``load(dim)`` and ``load(checkpoint=…)`` are pinned to one
-        checkpoint.
+        backward passes per checkpoint on the held-out points: call it once per data set, then fit
+        and query the returned oracle.  Its ``selection`` attribute reports the comparison.  Only
+        the d-routing oracle of ``load()`` selects; ``load(dim)`` and ``load(checkpoint=…)`` are
+        pinned to one checkpoint.
         """
         x = check_sample_set(samples)
         check_repeats(x)  # copies on both sides of the held-out split would bias the comparison
