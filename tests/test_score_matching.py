@@ -221,8 +221,9 @@ def test_adaptation_that_lowers_the_true_error_is_kept():
 
 def test_adaptation_whose_gain_the_tails_hide_from_the_mean_is_kept():
     """Student-t (ν = 3) at d = 5, n = 1024, seed 0, 4 steps, on the shipped default: the adapted
-    copy lowers the true score MSE by a third (0.284 → 0.190 on 1024 fresh queries), but a few tail points
-    leave the held-out mean within two of its standard errors.  The bulk test keeps it."""
+    copy lowers the true score MSE by a third (0.284 → 0.190 on 1024 fresh queries), but a few
+    tail points leave the held-out mean within two of its standard errors.  The bulk test keeps
+    it."""
     dist = StudentT(3, torch.zeros(5), torch.eye(5))
     x, y = _draw(dist, 1024, 0)
     oracle = scoreoracle.load()
