@@ -115,25 +115,22 @@ class Comparison:
     trimmed_difference: float = math.nan
     trimmed_standard_error: float = math.nan
 
-    def _decided(self) -> bool | None:
-        """The answer both tests share (a non-finite loss, too few points), else None."""
+    def _judged(self, significant: bool) -> bool:
+        """A test's verdict: its significance, given finite losses and enough points."""
         if not math.isfinite(self.candidate):
             return False
         if not math.isfinite(self.reference):
             return True
-        return False if self.points < MIN_HELD_OUT else None
+        return self.points >= MIN_HELD_OUT and significant
 
     @property
     def better(self) -> bool:
-        decided = self._decided()
-        return decided if decided is not None else self.candidate - self.reference < -2 * self.standard_error
+        return self._judged(self.candidate - self.reference < -2 * self.standard_error)
 
     @property
     def better_in_the_bulk(self) -> bool:
-        decided = self._decided()
-        if decided is not None:
-            return decided
-        return self.candidate < self.reference and self.trimmed_difference < -2 * self.trimmed_standard_error
+        return self._judged(self.candidate < self.reference
+                            and self.trimmed_difference < -2 * self.trimmed_standard_error)
 
 
 def compare(reference_losses, candidate_losses) -> Comparison:
