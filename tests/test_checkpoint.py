@@ -57,6 +57,10 @@ def test_export_writes_weights_card_and_manifest(tmp_path):
     assert core.config.dim == 1 and card["architecture"] == "transformer"
     with pytest.raises(ValueError, match="available"):
         load_checkpoint("d7", out)
+    quick = export_run(tmp_path / "d1", tmp_path / "quick", eval_gmms=0)  # it raised KeyError
+    assert model_card("d1", tmp_path / "quick")["evaluation"] == [] and quick.is_file()
+    with pytest.raises(ValueError, match="eval_gmms must be ≥ 0"):
+        export_run(tmp_path / "d1", tmp_path / "quick", eval_gmms=-1, replace=True)
 
 
 def test_weights_load_without_pickle(tmp_path):

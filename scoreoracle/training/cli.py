@@ -115,7 +115,8 @@ def main(argv=None):
     p_export.add_argument("run_dir")
     p_export.add_argument("--out", required=True, help="checkpoint folder (load it with scoreoracle.load(path=…))")
     p_export.add_argument("--name", default=None, help="checkpoint name, default the run folder's name")
-    p_export.add_argument("--eval-gmms", type=int, default=32)
+    p_export.add_argument("--eval-gmms", type=int, default=32,
+                          help="GMMs per cell of the model card's evaluation table (0: no table)")
     p_export.add_argument("--default", action="store_true", help="make it the folder's default checkpoint")
     p_export.add_argument("--replace", action="store_true", help="overwrite a checkpoint of the same name")
 

@@ -25,8 +25,10 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
     weights path.  A checkpoint of the same name there is refused unless ``replace``.  The model
     card records configs, steps, seed, training time, the training log (``metrics.jsonl``), its
     sessions and configuration changes (``sessions.jsonl``) and an evaluation table on the GMM
-    protocol of :mod:`.evaluation`."""
+    protocol of :mod:`.evaluation` with ``eval_gmms`` mixtures per cell (0: no table, a quick export)."""
     run_dir = Path(run_dir)
+    if eval_gmms < 0:
+        raise ValueError(f"eval_gmms must be ≥ 0 (0: no evaluation table), got {eval_gmms}")
     if not (run_dir / "checkpoint.pt").is_file():
         raise FileNotFoundError(f"{run_dir} is not a training run folder: it holds no checkpoint.pt")
     name = checkpoints.check_checkpoint_name(name or Path(os.path.abspath(run_dir)).name,  # `export .` too
@@ -54,7 +56,8 @@ def export_run(run_dir, out_dir, *, name: str | None = None, eval_gmms: int = 32
         "seed": train_config["seed"],
         "training_log": _json_lines(metrics),
         "training_sessions": _json_lines(sessions),
-        "evaluation": evaluation_table(core, (dim,) if dim else EQUIVARIANT_EVAL_DIMS, n_gmms=eval_gmms),
+        "evaluation": (evaluation_table(core, (dim,) if dim else EQUIVARIANT_EVAL_DIMS, n_gmms=eval_gmms)
+                       if eval_gmms else []),
     }
     return checkpoints.register(core, name, card, Path(out_dir), default=default)
 
