@@ -20,7 +20,7 @@ import torch
 import scoreoracle
 
 from _common import OUT, markdown_table
-from dimensions import SEEN, candidate, cell, table5
+from dimensions import SEEN, candidates, cell, table5
 
 CELLS = ((1, 1024, 1024), (2, 256, 1024), (2, 1024, 1024), (2, 4096, 1024), (3, 256, 1024), (3, 1024, 1024),
          (3, 4096, 1024), (10, 256, 1024), (10, 1024, 1024), (10, 4096, 1024), (16, 1024, 512), (64, 1024, 512),
@@ -34,7 +34,7 @@ def main(argv=None):
     parser.add_argument("--gmms", type=int, default=16)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    oracles = {"shipped": candidate(None), **{run: candidate(run) for run in args.runs}}
+    oracles = candidates(args.runs)
     names = list(oracles)
     estimators = {name: oracle.log_density_and_score for name, oracle in oracles.items()}
     header = ["d", "n", *(f"{name} % (ratio; log f ratio)" for name in names), "own-d checkpoint % (ratio; log f ratio)",

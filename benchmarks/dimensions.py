@@ -41,6 +41,11 @@ def candidate(run: str | None):
     return DiScoFormerOracle(core, name=f"{run}@{state['step']}")
 
 
+def candidates(runs) -> dict:
+    """The shipped all-dimension oracle ("shipped"), then each training run's, by run folder."""
+    return {"shipped": candidate(None), **{run: candidate(run) for run in runs}}
+
+
 def cell(estimators, d, n, gmms, queries=1024):
     """Errors and ratios to best-h KDE on one protocol cell."""
     return with_ratios(evaluate_estimators(estimators, d, n, gmms, n_queries=queries))
