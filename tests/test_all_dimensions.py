@@ -82,6 +82,24 @@ def test_dimensions_without_their_own_checkpoint_beat_best_h_kde(all_d, d):
     assert table["model"]["rel_score"] < gaussian_margin * table["gaussian fit"]["rel_score"], table
 
 
+@pytest.mark.parametrize("d,score_bound,fisher_bound", [(2, 1.0, 5.0), (10, 0.9, 3.0)])
+def test_gaussian_data_error_floor(all_d, d, score_bound, fisher_bound):
+    """Near equilibrium the solvers' particles are almost Gaussian.  On standard-normal samples
+    (n = 2000, 4 seeds; to the equivariant core every Gaussian set is one of these) the score error
+    against the exact −x stays at its measured floor (RESULTS "Gaussian data": 0.69 % at d = 2,
+    0.60 % at d = 10, the Gaussian fit 0.15 / 0.60 %) and the plug-in Fisher information's bias
+    within its measured size (−2.8 / −1.3 %)."""
+    errors, fisher = [], []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        x, q = rng.normal(size=(2000, d)), rng.normal(size=(1000, d))
+        fitted = all_d.fit(x)
+        errors.append(((fitted.score(q) + q) ** 2).sum() / (q ** 2).sum())
+        fisher.append((fitted.score(x) ** 2).sum(1).mean() / d - 1)
+    assert 100 * np.mean(errors) < score_bound, errors
+    assert abs(100 * np.mean(fisher)) < fisher_bound, fisher
+
+
 def _ratio(table, name="model"):
     return table["best-h kde"]["rel_score"] / table[name]["rel_score"]
 
