@@ -9,6 +9,7 @@ python3 summary.py
 python3 speed.py
 python3 equivariance.py
 python3 dimensions.py
+python3 gaussian_data.py
 python3 ood.py
 python3 solvers_bench.py
 python3 contract_bench.py
