@@ -68,14 +68,17 @@ def main(argv=None):
             rows.append([d, n, *(f"{r['rel_score']:.2f}" for r in results.values()),
                          *(f"{r['fisher_bias']:+.1f} ± {r['fisher_se']:.1f}" for r in results.values())])
             print(markdown_table(header(oracles), rows[-1:]), flush=True)
-        shells += [[d, SIZES[-1], name, *(f"{v:+.1f}" for v in r["radial"])] for name, r in results.items()]
+            if n == SIZES[-1]:
+                shells += [[d, n, name, *(f"{v:+.1f}" for v in r["radial"])] for name, r in results.items()]
     shell_header = ["d", "n", "oracle", *(f"r in chi q{lo:g}–{hi:g}" for lo, hi in zip(SHELLS, SHELLS[1:]))]
+    command = " ".join(["python benchmarks/gaussian_data.py", *args.runs, f"--seeds {args.seeds}"])
     body = ("## Gaussian data: the core's error floor\n\n"
-            f"`python benchmarks/gaussian_data.py {' '.join(args.runs + [''])}--seeds {args.seeds}`: standard-normal samples (every Gaussian, to an "
+            f"`{command}`: standard-normal samples (every Gaussian, to an "
             "affine-equivariant oracle), exact score −x.  Relative score MSE (%) at 2000 fresh queries and the "
             "plug-in Fisher information's relative bias (%, ± standard error over seeds) at the samples:\n\n"
             + markdown_table(header(oracles), rows)
-            + f"\n\nRadial score at the samples, Σ ŝ·x / Σ −‖x‖² − 1 over each radius shell (%), n = {SIZES[-1]}:\n\n"
+            + "\n\nRadial score at the samples, Σ ŝ·x / Σ −‖x‖² − 1 over each radius shell (%), "
+            f"n = {SIZES[-1]}:\n\n"
             + markdown_table(shell_header, shells))
     print(body)
     write_section("gaussian-data", body)
